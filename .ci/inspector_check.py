@@ -1,0 +1,540 @@
+#!/usr/bin/env python3
+"""Drive the installed kushrouter-mcp server with the MCP Inspector CLI (a client we did not write).
+
+Python 3.11 standard library only. Run with the Python of the environment that has the project
+installed, e.g.:
+
+    .ci-cache/venv/bin/python .ci/inspector_check.py --launcher \
+        .ci-cache/inspector/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js
+
+It starts the offline sandbox upstream (`kushrouter-mcp sandbox --port 0`), then checks the server
+over stdio and over streamable HTTP, printing `PASS <name>` / `FAIL <name>: <why>` per check, and
+exits 1 if any check fails. Only 127.0.0.1 is ever contacted.
+
+Inspector CLI facts this relies on (verified against @modelcontextprotocol/inspector 2.12.0):
+- `--format json` prints one JSON object on stdout: `{"result": {...}}`; for tools/call the result
+  holds `content`, `structuredContent` and `isError`. Error envelopes go to stderr as
+  `{"error": {"code": ..., "message": ...}}`.
+- Exit codes: 0 ok; 5 when the tool is missing or its result has isError (the result is still
+  printed on stdout); 4 server unreachable; 1 other.
+- `-e KEY=VALUE` (repeatable) is the stdio server's environment; otherwise it only gets HOME,
+  PATH, SHELL and TERM. A stdio server's own stderr is forwarded to the Inspector's stderr.
+- A target URL ending in /mcp selects the streamable HTTP transport.
+- `--protocol-era modern` pins the 2026-07-28 protocol with no fallback to the legacy handshake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+SUBPROCESS_TIMEOUT = 60.0  # seconds, for every Inspector run
+SANDBOX_START_TIMEOUT = 30.0
+HTTP_START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+
+CHAT_ID = "chatcmpl-1731753062-2q7nyc"
+RESPONSES_ID = "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b"
+ANTHROPIC_ID = "msg_01XFDUDYJgAACzvnptvVoYEL"
+MISSING_ID = "no-such-generation-xyz"
+
+ANTHROPIC_MESSAGE = {
+    "id": ANTHROPIC_ID,
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-20250514",
+    "content": [{"type": "text", "text": "Hello!"}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 12, "output_tokens": 6},
+}
+
+
+_SECRETS: list[str] = []  # redacted from everything this script prints
+
+
+def redact(text: str) -> str:
+    for secret in _SECRETS:
+        text = text.replace(secret, "<KUSHROUTER_API_KEY>")
+    return text
+
+
+class CheckFailed(Exception):
+    """A check's expectation was not met; the message says why."""
+
+
+class Results:
+    def __init__(self) -> None:
+        self.passed: list[str] = []
+        self.failed: list[tuple[str, str]] = []
+
+    def ok(self, name: str, detail: str = "") -> None:
+        self.passed.append(name)
+        print(redact(f"PASS {name}" + (f" ({detail})" if detail else "")), flush=True)
+
+    def fail(self, name: str, why: str) -> None:
+        self.failed.append((name, why))
+        print(redact(f"FAIL {name}: {why}"), flush=True)
+
+
+class InspectorRun:
+    def __init__(self, argv: list[str], rc: int | None, stdout: str, stderr: str, timed_out: bool) -> None:
+        self.argv = argv
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        self.timed_out = timed_out
+
+    def describe(self) -> str:
+        return (
+            f"exit={self.rc}{' (timed out)' if self.timed_out else ''}\n"
+            f"    stdout: {_clip(self.stdout)}\n"
+            f"    stderr: {_clip(self.stderr)}"
+        )
+
+    def json(self) -> dict[str, Any]:
+        text = self.stdout.strip()
+        if not text:
+            raise CheckFailed(f"Inspector printed nothing on stdout; {self.describe()}")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            # Fall back to the last line that parses (should not be needed with --format json).
+            for line in reversed(text.splitlines()):
+                try:
+                    data = json.loads(line)
+                    break
+                except json.JSONDecodeError:
+                    continue
+            else:
+                raise CheckFailed(f"Inspector stdout is not JSON; {self.describe()}") from None
+        if not isinstance(data, dict):
+            raise CheckFailed(f"Inspector stdout is not a JSON object; {self.describe()}")
+        return data
+
+    def result(self) -> dict[str, Any]:
+        data = self.json()
+        result = data.get("result")
+        if not isinstance(result, dict):
+            raise CheckFailed(f"no 'result' object in Inspector output; {self.describe()}")
+        return result
+
+
+def _clip(text: str, limit: int = 2000) -> str:
+    text = redact(text.strip())
+    if len(text) > limit:
+        text = text[:limit] + f"... [{len(text) - limit} more chars]"
+    return text.replace("\n", "\n            ") if text else "<empty>"
+
+
+def _kill_group(proc: subprocess.Popen[Any], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_process(proc: subprocess.Popen[Any] | None) -> int | None:
+    """SIGTERM the process group we started, then SIGKILL it if it does not exit in time."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        _kill_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc, signal.SIGKILL)
+            proc.wait(timeout=STOP_TIMEOUT)
+    else:
+        # The leader is gone; make sure nothing else of its group lingers.
+        _kill_group(proc, signal.SIGKILL)
+    return proc.returncode
+
+
+class Inspector:
+    def __init__(self, node: str, launcher: Path, home: Path) -> None:
+        self.node = node
+        self.launcher = launcher
+        self.env = dict(os.environ)
+        self.env["HOME"] = str(home)
+        self.env.pop("MCP_CATALOG_PATH", None)
+        self.env.pop("MCP_CLIENT_CONFIG_PATH", None)
+        self.runs: list[InspectorRun] = []
+
+    def run(self, target: list[str], extra: list[str]) -> InspectorRun:
+        argv = [self.node, str(self.launcher), "--cli", *target, *extra, "--format", "json"]
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env,
+            text=True,
+            start_new_session=True,
+        )
+        timed_out = False
+        try:
+            out, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc, signal.SIGKILL)
+            out, err = proc.communicate(timeout=STOP_TIMEOUT)
+        # A stdio server spawned by the Inspector shares its process group: leave nothing behind.
+        _kill_group(proc, signal.SIGKILL)
+        run = InspectorRun(argv, None if timed_out else proc.returncode, out or "", err or "", timed_out)
+        self.runs.append(run)
+        return run
+
+
+class Sandbox:
+    """`kushrouter-mcp sandbox --port 0`: first stdout line base URL, second the API key."""
+
+    def __init__(self, server_cmd: str, log_dir: Path) -> None:
+        self.server_cmd = server_cmd
+        self.stderr_path = log_dir / "sandbox.stderr.log"
+        self.proc: subprocess.Popen[str] | None = None
+        self.stdout_lines: list[str] = []
+        self.base_url = ""
+        self.api_key = ""
+
+    def start(self) -> None:
+        stderr_file = open(self.stderr_path, "w")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [self.server_cmd, "sandbox", "--port", "0"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        stderr_file.close()
+        lines: queue.Queue[str | None] = queue.Queue()
+        assert self.proc.stdout is not None
+        stdout = self.proc.stdout
+
+        def pump() -> None:
+            # Keeps draining stdout for the sandbox's whole life so it never blocks on a full pipe.
+            for line in stdout:
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=pump, name="sandbox-stdout", daemon=True).start()
+        deadline = time.monotonic() + SANDBOX_START_TIMEOUT
+        first_two: list[str] = []
+        while len(first_two) < 2:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CheckFailed(
+                    f"sandbox printed {len(first_two)} of 2 lines within {SANDBOX_START_TIMEOUT:.0f}s; "
+                    f"got {first_two!r}; stderr: {_clip(self.stderr())}"
+                )
+            try:
+                line = lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+                raise CheckFailed(
+                    f"sandbox exited (code {self.proc.returncode}) after {len(first_two)} stdout lines "
+                    f"{first_two!r}; stderr: {_clip(self.stderr())}"
+                )
+            first_two.append(line.rstrip("\r\n"))
+        self.stdout_lines = first_two
+        url_line, key_line = first_two
+        if not url_line.startswith("KUSHROUTER_BASE_URL="):
+            raise CheckFailed(f"first sandbox stdout line is not KUSHROUTER_BASE_URL=...: {url_line!r}")
+        if not key_line.startswith("KUSHROUTER_API_KEY="):
+            raise CheckFailed("second sandbox stdout line does not start with KUSHROUTER_API_KEY=")
+        self.base_url = url_line.split("=", 1)[1]
+        self.api_key = key_line.split("=", 1)[1]
+        if self.api_key:
+            _SECRETS.append(self.api_key)
+        parts = urlsplit(self.base_url)
+        if parts.scheme != "http" or parts.hostname != "127.0.0.1" or not parts.port:
+            raise CheckFailed(f"sandbox base URL is not http://127.0.0.1:<port>: {self.base_url!r}")
+        if len(self.api_key) < 8:
+            raise CheckFailed(f"sandbox API key is too short to check for leaks ({len(self.api_key)} chars)")
+        wait_for_port("127.0.0.1", parts.port, HTTP_START_TIMEOUT, self.proc, "sandbox")
+
+    def stderr(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> int | None:
+        return stop_process(self.proc)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[Any], what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise CheckFailed(f"{what} exited with code {proc.returncode} before accepting connections")
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise CheckFailed(f"{what} did not accept connections on {host}:{port} within {timeout:.0f}s") from None
+            time.sleep(0.2)
+
+
+# --------------------------------------------------------------------------------------------- checks
+
+
+def _tool_map(run: InspectorRun) -> dict[str, dict[str, Any]]:
+    if run.rc != 0:
+        raise CheckFailed(f"tools/list did not succeed; {run.describe()}")
+    tools = run.result().get("tools")
+    if not isinstance(tools, list):
+        raise CheckFailed(f"result.tools is not a list; {run.describe()}")
+    return {t.get("name"): t for t in tools if isinstance(t, dict)}
+
+
+def check_tools_list(run: InspectorRun) -> str:
+    tools = _tool_map(run)
+    problems: list[str] = []
+    for name in ("get_generation", "extract_generation_id"):
+        if name not in tools:
+            problems.append(f"tool {name!r} not listed (got {sorted(map(str, tools))})")
+    if problems:
+        raise CheckFailed("; ".join(problems))
+
+    gg = tools["get_generation"]
+    props = (gg.get("inputSchema") or {}).get("properties") or {}
+    id_schema = props.get("id")
+    if not isinstance(id_schema, dict):
+        problems.append(f"get_generation inputSchema has no property 'id' (properties: {sorted(props)})")
+    else:
+        if id_schema.get("type") != "string":
+            problems.append(f"get_generation id.type is {id_schema.get('type')!r}, want 'string'")
+        if id_schema.get("maxLength") != 256:
+            problems.append(f"get_generation id.maxLength is {id_schema.get('maxLength')!r}, want 256")
+        if id_schema.get("minLength") != 1:
+            problems.append(f"get_generation id.minLength is {id_schema.get('minLength')!r}, want 1")
+
+    eg = tools["extract_generation_id"]
+    eprops = (eg.get("inputSchema") or {}).get("properties") or {}
+    if "payload" not in eprops:
+        problems.append(f"extract_generation_id inputSchema has no property 'payload' (properties: {sorted(eprops)})")
+
+    for name, open_world in (("get_generation", True), ("extract_generation_id", False)):
+        tool = tools[name]
+        if not isinstance(tool.get("outputSchema"), dict):
+            problems.append(f"{name} has no outputSchema")
+        ann = tool.get("annotations") or {}
+        if ann.get("readOnlyHint") is not True:
+            problems.append(f"{name} annotations.readOnlyHint is {ann.get('readOnlyHint')!r}, want true")
+        if ann.get("openWorldHint") is not open_world:
+            problems.append(
+                f"{name} annotations.openWorldHint is {ann.get('openWorldHint')!r}, want {str(open_world).lower()}"
+            )
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    return f"{len(tools)} tools"
+
+
+def _ok_call(run: InspectorRun) -> dict[str, Any]:
+    if run.rc != 0:
+        raise CheckFailed(f"tools/call did not succeed; {run.describe()}")
+    result = run.result()
+    if result.get("isError") is not False and result.get("isError") is not None:
+        raise CheckFailed(f"result.isError is {result.get('isError')!r}; {run.describe()}")
+    sc = result.get("structuredContent")
+    if not isinstance(sc, dict):
+        raise CheckFailed(f"result has no structuredContent object; {run.describe()}")
+    return sc
+
+
+def check_extract(run: InspectorRun) -> str:
+    sc = _ok_call(run)
+    problems = [f"structuredContent lacks {k!r}" for k in ("id", "endpoint", "ids", "stream", "usage") if k not in sc]
+    if sc.get("id") != ANTHROPIC_ID:
+        problems.append(f"structuredContent.id is {sc.get('id')!r}, want {ANTHROPIC_ID!r}")
+    if sc.get("endpoint") != "anthropic.messages":
+        problems.append(f"structuredContent.endpoint is {sc.get('endpoint')!r}, want 'anthropic.messages'")
+    if problems:
+        raise CheckFailed("; ".join(problems) + f"; structuredContent={json.dumps(sc)[:800]}")
+    return f"id={sc['id']} endpoint={sc['endpoint']}"
+
+
+def check_get(run: InspectorRun) -> str:
+    sc = _ok_call(run)
+    problems = [f"structuredContent lacks {k!r}" for k in ("id", "endpoint", "model", "usage") if k not in sc]
+    if sc.get("id") != CHAT_ID:
+        problems.append(f"structuredContent.id is {sc.get('id')!r}, want {CHAT_ID!r}")
+    usage = sc.get("usage")
+    total = usage.get("total_tokens") if isinstance(usage, dict) else None
+    if not isinstance(total, int) or isinstance(total, bool):
+        problems.append(f"structuredContent.usage.total_tokens is {total!r}, want an integer")
+    if problems:
+        raise CheckFailed("; ".join(problems) + f"; structuredContent={json.dumps(sc)[:800]}")
+    return f"endpoint={sc.get('endpoint')} model={sc.get('model')} total_tokens={total}"
+
+
+def check_missing(run: InspectorRun, api_key: str) -> str:
+    if run.timed_out:
+        raise CheckFailed(f"Inspector timed out; {run.describe()}")
+    if api_key in run.stdout or api_key in run.stderr:
+        raise CheckFailed("the API key appears in the Inspector's stdout/stderr")
+    if run.rc != 5:
+        raise CheckFailed(f"Inspector exit code is {run.rc}, want 5 (isError result); {run.describe()}")
+    result = run.result()
+    if result.get("isError") is not True:
+        raise CheckFailed(f"result.isError is {result.get('isError')!r}, want true; {run.describe()}")
+    texts = [c.get("text", "") for c in result.get("content") or [] if isinstance(c, dict)]
+    return "isError, exit 5, message: " + (" ".join(texts).strip()[:160] or "<no text content>")
+
+
+def run_check(results: Results, name: str, fn: Any, *args: Any) -> None:
+    try:
+        detail = fn(*args)
+    except CheckFailed as exc:
+        results.fail(name, str(exc))
+    except Exception as exc:  # a bug in a check still counts as a failure, with its reason
+        results.fail(name, f"{type(exc).__name__}: {exc}")
+    else:
+        results.ok(name, detail or "")
+
+
+def call_args(tool: str, arguments: dict[str, Any]) -> list[str]:
+    return ["--method", "tools/call", "--tool-name", tool, "--tool-args-json", json.dumps(arguments)]
+
+
+LIST = ["--method", "tools/list"]
+EXTRACT = call_args("extract_generation_id", {"payload": json.dumps(ANTHROPIC_MESSAGE)})
+GET_OK = call_args("get_generation", {"id": CHAT_ID})
+GET_MISSING = call_args("get_generation", {"id": MISSING_ID})
+
+
+def stdio_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: Sandbox) -> None:
+    target = [
+        server_cmd,
+        "-e",
+        f"KUSHROUTER_BASE_URL={sandbox.base_url}",
+        "-e",
+        f"KUSHROUTER_API_KEY={sandbox.api_key}",
+    ]
+    run_check(results, "stdio tools/list", check_tools_list, insp.run(target, LIST))
+    run_check(results, "stdio extract_generation_id", check_extract, insp.run(target, EXTRACT))
+    run_check(results, "stdio get_generation", check_get, insp.run(target, GET_OK))
+    run_check(results, "stdio get_generation unknown id", check_missing, insp.run(target, GET_MISSING), sandbox.api_key)
+    run_check(results, "stdio tools/list modern era", check_tools_list, insp.run(target, [*LIST, "--protocol-era", "modern"]))
+
+
+def http_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: Sandbox, log_dir: Path) -> None:
+    port = free_port()
+    env = dict(os.environ)
+    env["KUSHROUTER_BASE_URL"] = sandbox.base_url
+    env["KUSHROUTER_API_KEY"] = sandbox.api_key
+    log_path = log_dir / "http-server.log"
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [server_cmd, "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        try:
+            wait_for_port("127.0.0.1", port, HTTP_START_TIMEOUT, proc, "HTTP server")
+        except CheckFailed as exc:
+            results.fail("http server start", f"{exc}; log: {_clip(log_path.read_text(errors='replace'))}")
+            return
+        results.ok("http server start", f"127.0.0.1:{port}")
+        # A URL ending in /mcp selects streamable HTTP; --stored-auth-only keeps it non-interactive.
+        target = [f"http://127.0.0.1:{port}/mcp", "--transport", "http", "--stored-auth-only"]
+        run_check(results, "http tools/list", check_tools_list, insp.run(target, LIST))
+        run_check(results, "http extract_generation_id", check_extract, insp.run(target, EXTRACT))
+        run_check(results, "http get_generation", check_get, insp.run(target, GET_OK))
+        run_check(results, "http get_generation unknown id", check_missing, insp.run(target, GET_MISSING), sandbox.api_key)
+        run_check(results, "http tools/list modern era", check_tools_list, insp.run(target, [*LIST, "--protocol-era", "modern"]))
+        if proc.poll() is not None:
+            results.fail("http server alive", f"exited with code {proc.returncode} during the checks")
+    finally:
+        code = stop_process(proc)
+        if code is not None:
+            print(f"info: HTTP server stopped (exit code {code})", flush=True)
+        if any(name.startswith("http") for name, _ in results.failed) and log_path.exists():
+            print(f"info: HTTP server log:\n    {_clip(log_path.read_text(errors='replace'), 4000)}", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--launcher", required=True, type=Path, help="Inspector launcher build/index.js")
+    parser.add_argument("--node", default=shutil.which("node") or "node", help="node executable")
+    parser.add_argument(
+        "--server",
+        default=str(Path(sys.executable).parent / "kushrouter-mcp"),
+        help="kushrouter-mcp executable (default: next to this Python)",
+    )
+    parser.add_argument("--home", type=Path, help="HOME for Inspector runs (default: a new temp dir)")
+    args = parser.parse_args()
+
+    if not args.launcher.is_file():
+        print(f"FAIL setup: Inspector launcher not found at {args.launcher}", flush=True)
+        return 1
+    server_cmd = args.server
+    if not (os.path.isfile(server_cmd) and os.access(server_cmd, os.X_OK)):
+        print(f"FAIL setup: server executable not found or not executable: {server_cmd}", flush=True)
+        return 1
+
+    with tempfile.TemporaryDirectory(prefix="inspector-check-") as tmp:
+        tmp_path = Path(tmp)
+        home = args.home or (tmp_path / "home")
+        home.mkdir(parents=True, exist_ok=True)
+        insp = Inspector(args.node, args.launcher.resolve(), home)
+        results = Results()
+        sandbox = Sandbox(server_cmd, tmp_path)
+        print(f"info: server={server_cmd} launcher={args.launcher} HOME={home}", flush=True)
+        try:
+            try:
+                sandbox.start()
+            except CheckFailed as exc:
+                results.fail("sandbox start", str(exc))
+            else:
+                results.ok("sandbox start", sandbox.base_url)
+                stdio_checks(results, insp, server_cmd, sandbox)
+                http_checks(results, insp, server_cmd, sandbox, tmp_path)
+                leaked = [r for r in insp.runs if sandbox.api_key in r.stdout or sandbox.api_key in r.stderr]
+                if leaked:
+                    results.fail("no API key in any Inspector output", f"found in {len(leaked)} of {len(insp.runs)} runs")
+                else:
+                    results.ok("no API key in any Inspector output", f"{len(insp.runs)} runs")
+        finally:
+            code = sandbox.stop()
+            if code is not None:
+                print(f"info: sandbox stopped (exit code {code})", flush=True)
+            if results.failed and sandbox.proc is not None:
+                print(f"info: sandbox stderr:\n    {_clip(sandbox.stderr(), 4000)}", flush=True)
+
+    print(f"inspector_check: {len(results.passed)} passed, {len(results.failed)} failed", flush=True)
+    return 1 if results.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,534 @@
+"""Find KushRouter generation ids in what an agent holds: a body, a captured stream, a log.
+
+Pure: no I/O. The walk is structural: an id counts only where the API puts the
+request's own id (a completion or chunk, a response object or `response.*` event,
+an Anthropic message or `message_start`), so tool-call ids, output-item ids and
+ids quoted in generated text never count. Every pass is linear in the payload.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .models import USAGE_FIELDS, Endpoint, ExtractedGeneration, ExtractedUsage, ExtractionResult
+from .validation import is_valid_generation_id
+
+DEFAULT_MAX_PAYLOAD_CHARS = 16 * 1024 * 1024
+
+CHAT: Endpoint = "openai.chat.completions"
+RESPONSES: Endpoint = "openai.responses"
+ANTHROPIC: Endpoint = "anthropic.messages"
+_PREFIXES: tuple[tuple[str, Endpoint], ...] = (("chatcmpl-", CHAT), ("resp_", RESPONSES), ("msg_", ANTHROPIC))
+_ENDPOINTS: frozenset[str] = frozenset((CHAT, RESPONSES, ANTHROPIC))
+
+# Keys whose values are generated or user-written text (or tool arguments): an id
+# quoted there is content, not a record, so the walk never looks inside.
+_TEXT_KEYS = frozenset(
+    {
+        "content", "text", "delta", "arguments", "partial_json", "input", "instructions", "prompt",
+        "system", "thinking", "refusal", "summary", "tool_calls", "function_call", "messages",
+    }
+)  # fmt: skip
+# Anthropic stream events other than message_start/message_delta: nothing to record.
+_ANTHROPIC_EVENTS = frozenset(
+    {"message_stop", "content_block_start", "content_block_delta", "content_block_stop", "ping", "error"}
+)
+_RESPONSES_ITEM_PARTS = frozenset({"output_text", "refusal", "input_text"})
+# Strings inside a structured payload are re-read as text (a body kept as a string
+# in a log record) at most this many levels deep.
+_MAX_TEXT_DEPTH = 3
+
+_DECODER = json.JSONDecoder()
+# Where a JSON document can start: a brace before a key (or its close), a bracket before a value.
+_DOCUMENT_START = re.compile(r'\{(?=[ \t\r\n]*["}])|\[(?=[ \t\r\n]*[\[{"\]0-9tfn-])')
+_FIRST_WINDOW = 512
+_SSE_FIELD_LINE = re.compile(r"^(?:data|event):", re.MULTILINE)
+_BARE_ID = re.compile(r"[`'\"]?((?:chatcmpl-|resp_|msg_)[^\s`'\"]+)[`'\"]?")
+_TOKEN = re.compile(
+    r"""[ \t\r\n]*(?:
+        ([{}\[\],:])
+      | "((?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*)"
+      | (-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
+      | (true|false|null)
+    )""",
+    re.VERBOSE,
+)
+_LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
+
+LOOKED_FOR = (
+    "Looked for the request's own id: the top-level id of an OpenAI Chat Completions response or "
+    "chat.completion.chunk (chatcmpl-…), of an OpenAI Responses object or the response.id of "
+    "response.* events (resp_…), or of an Anthropic message or the message.id of message_start "
+    "(msg_…), or a bare id of those forms. Tool-call ids (call_…, toolu_…), output-item ids and "
+    "ids inside generated text are ignored on purpose. Pass the response body or the captured "
+    "stream as received."
+)
+
+
+class NoGenerationIdFound(ValueError):
+    """The payload holds no generation id."""
+
+
+class PayloadTooLarge(ValueError):
+    """The payload is over the configured size limit."""
+
+
+@dataclass
+class _Found:
+    id: str
+    endpoint: Endpoint
+    stream: bool | None
+    model: str | None = None
+    finish_reason: str | None = None
+    status: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def to_model(self) -> ExtractedGeneration:
+        return ExtractedGeneration(
+            id=self.id,
+            endpoint=self.endpoint,
+            stream=self.stream,
+            model=self.model,
+            finish_reason=self.finish_reason,
+            status=self.status,
+            usage=_finish_usage(self.usage),
+        )
+
+
+def _finish_usage(usage: dict[str, int]) -> ExtractedUsage | None:
+    if not usage:
+        return None
+    totals = dict(usage)
+    if "total_tokens" not in totals and "prompt_tokens" in totals and "completion_tokens" in totals:
+        totals["total_tokens"] = totals["prompt_tokens"] + totals["completion_tokens"]
+    return ExtractedUsage(**totals)
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _mapped_usage(usage: object, names: dict[str, str], cached_from: str | None) -> dict[str, int]:
+    """Rename a payload's usage object to the record's field names, keeping only integers."""
+    if not isinstance(usage, dict):
+        return {}
+    out: dict[str, int] = {}
+    for name in USAGE_FIELDS:  # a payload already in record names passes as is
+        if (number := _int(usage.get(name))) is not None:
+            out[name] = number
+    for source, target in names.items():
+        if (number := _int(usage.get(source))) is not None:
+            out[target] = number
+    details = usage.get(cached_from) if cached_from else None
+    if isinstance(details, dict) and (cached := _int(details.get("cached_tokens"))) is not None:
+        out["cache_read_input_tokens"] = cached
+    return out
+
+
+def _chat_usage(usage: object) -> dict[str, int]:
+    return _mapped_usage(usage, {}, "prompt_tokens_details")
+
+
+def _responses_usage(usage: object) -> dict[str, int]:
+    names = {"input_tokens": "prompt_tokens", "output_tokens": "completion_tokens"}
+    return _mapped_usage(usage, names, "input_tokens_details")
+
+
+def _anthropic_usage(usage: object) -> dict[str, int]:
+    return _mapped_usage(usage, {"input_tokens": "prompt_tokens", "output_tokens": "completion_tokens"}, None)
+
+
+def _usable_id(value: object) -> str | None:
+    """The id if it can be looked up; None for empty or placeholder ids like "" or "chatcmpl-"."""
+    if not isinstance(value, str) or not is_valid_generation_id(value):
+        return None
+    suffix = value
+    for prefix, _ in _PREFIXES:
+        if value.startswith(prefix):
+            suffix = value[len(prefix) :]
+            break
+    return value if any(char.isalnum() for char in suffix) else None
+
+
+def _family_of(generation_id: str) -> Endpoint | None:
+    for prefix, endpoint in _PREFIXES:
+        if generation_id.startswith(prefix):
+            return endpoint
+    return None
+
+
+class _Collector:
+    """Generations in order of first appearance; later events of one id refine it."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, _Found] = {}
+        self._open_message: _Found | None = None  # the Anthropic stream message_delta belongs to
+
+    def add(
+        self, raw_id: object, endpoint: Endpoint, stream: bool | None, model: object = None
+    ) -> _Found | None:
+        generation_id = _usable_id(raw_id)
+        if generation_id is None:
+            return None
+        entry = self.found.get(generation_id)
+        if entry is None:
+            entry = self.found[generation_id] = _Found(generation_id, endpoint, stream)
+        if entry.model is None:
+            entry.model = _str(model)
+        return entry
+
+    def chat(self, body: dict[str, Any], stream: bool | None) -> None:
+        entry = self.add(body.get("id"), CHAT, stream, body.get("model"))
+        if entry is None:
+            return
+        entry.usage.update(_chat_usage(body.get("usage")))
+        choices = body.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
+            if isinstance(choice, dict) and (reason := _str(choice.get("finish_reason"))):
+                entry.finish_reason = reason
+                break
+
+    def responses(self, body: dict[str, Any], stream: bool) -> None:
+        entry = self.add(body.get("id"), RESPONSES, stream, body.get("model"))
+        if entry is not None:
+            entry.usage.update(_responses_usage(body.get("usage")))
+            entry.status = _str(body.get("status")) or entry.status
+
+    def anthropic(self, body: dict[str, Any], stream: bool) -> None:
+        entry = self.add(body.get("id"), ANTHROPIC, stream, body.get("model"))
+        if entry is not None:
+            entry.usage.update(_anthropic_usage(body.get("usage")))
+            entry.finish_reason = _str(body.get("stop_reason")) or entry.finish_reason
+        if stream:
+            self._open_message = entry
+
+    def anthropic_delta(self, event: dict[str, Any]) -> None:
+        # message_delta carries cumulative usage and the stop reason, but no id.
+        entry = self._open_message
+        if entry is None:
+            return
+        entry.usage.update(_anthropic_usage(event.get("usage")))
+        delta = event.get("delta")
+        if isinstance(delta, dict) and (reason := _str(delta.get("stop_reason"))):
+            entry.finish_reason = reason
+
+    def record(self, body: dict[str, Any]) -> None:
+        """A KushRouter generation record (get_generation's own output) read back in."""
+        endpoint = body["endpoint"]
+        stream = body.get("stream")
+        entry = self.add(body.get("id"), endpoint, stream if isinstance(stream, bool) else None)
+        if entry is not None:
+            entry.model = entry.model or _str(body.get("model"))
+            entry.usage.update(_mapped_usage(body.get("usage"), {}, None))
+            entry.finish_reason = _str(body.get("finish_reason")) or entry.finish_reason
+            entry.status = _str(body.get("status")) or entry.status
+
+
+def _is_responses_item(body: dict[str, Any]) -> bool:
+    """A Responses output item ({"type": "message", "id": "msg_…", "status": …}), not an Anthropic message."""
+    if "status" in body:
+        return True
+    parts = body.get("content")
+    return isinstance(parts, list) and any(
+        isinstance(part, dict) and part.get("type") in _RESPONSES_ITEM_PARTS for part in parts
+    )
+
+
+def _visit_object(body: dict[str, Any], sink: _Collector) -> bool:
+    """Record what `body` says if it is a generation or a stream event; True means don't look inside."""
+    kind = body.get("object")
+    event = body.get("type")
+    if kind in ("chat.completion", "chat.completion.chunk"):
+        sink.chat(body, stream=kind == "chat.completion.chunk")
+        return True
+    if kind == "response":
+        sink.responses(body, stream=False)
+        return True
+    if isinstance(event, str):
+        return _visit_typed(body, event, sink)
+    if body.get("endpoint") in _ENDPOINTS and "id" in body:
+        sink.record(body)
+        return True
+    return _visit_untyped(body, sink)
+
+
+def _visit_typed(body: dict[str, Any], event: str, sink: _Collector) -> bool:
+    if event.startswith("response."):
+        inner = body.get("response")
+        if isinstance(inner, dict):
+            sink.responses(inner, stream=True)
+        return True  # output items and deltas live here: never look inside
+    if event == "message_start":
+        message = body.get("message")
+        if isinstance(message, dict):
+            sink.anthropic(message, stream=True)
+        return True
+    if event == "message_delta":
+        sink.anthropic_delta(body)
+        return True
+    if event == "message":
+        if not _is_responses_item(body):
+            sink.anthropic(body, stream=False)
+        return True
+    # Other typed objects (output items, content blocks, log wrappers) hold no record id of
+    # their own; their text keys are skipped by the walk, so it may look inside safely.
+    return event in _ANTHROPIC_EVENTS
+
+
+def _visit_untyped(body: dict[str, Any], sink: _Collector) -> bool:
+    """An object without object/type: recognised by the id's prefix, as some proxies strip both."""
+    raw_id = body.get("id")
+    if not isinstance(raw_id, str):
+        return False
+    family = _family_of(raw_id)
+    if family == CHAT:
+        choices = body.get("choices")
+        streamed = (
+            any(isinstance(c, dict) and "delta" in c for c in choices) if isinstance(choices, list) else None
+        )
+        sink.chat(body, stream=streamed)
+    elif family == RESPONSES:
+        sink.responses(body, stream=False)
+    elif family == ANTHROPIC:
+        sink.anthropic(body, stream=False)
+    return family is not None
+
+
+def _walk(root: object, sink: _Collector, text_depth: int) -> None:
+    """Depth-first, in document order, without recursion (payloads may nest deeply)."""
+    stack: list[tuple[object, bool]] = [(root, False)]
+    while stack:
+        value, in_root_list = stack.pop()
+        if isinstance(value, dict):
+            if _visit_object(value, sink):
+                continue
+            children = [child for key, child in value.items() if key not in _TEXT_KEYS]
+            stack.extend((child, False) for child in reversed(children))
+        elif isinstance(value, list):
+            top = value is root
+            stack.extend((child, top) for child in reversed(value))
+        elif isinstance(value, str) and text_depth < _MAX_TEXT_DEPTH:
+            if in_root_list or _looks_like_document(value):
+                _read_text(value, sink, text_depth + 1)
+
+
+def _looks_like_document(text: str) -> bool:
+    start = text.lstrip()[:6]
+    return start.startswith(("{", "[", "data:", "event:"))
+
+
+def _read_text(text: str, sink: _Collector, text_depth: int) -> None:
+    stripped = text.strip().lstrip("\ufeff")
+    if not stripped:
+        return
+    bare = _BARE_ID.fullmatch(stripped)
+    if bare is not None:
+        generation_id = bare.group(1)
+        family = _family_of(generation_id)
+        if family is not None:
+            sink.add(generation_id, family, None)
+        return
+    if stripped[0] in '{["':
+        try:
+            document = json.loads(stripped)
+        except (ValueError, RecursionError):
+            pass
+        else:
+            _walk(document, sink, text_depth)
+            return
+    if _SSE_FIELD_LINE.search(stripped):
+        _read_sse(stripped, sink, text_depth)
+    else:
+        _scan_documents(stripped, sink, text_depth)
+
+
+def _read_sse(text: str, sink: _Collector, text_depth: int) -> None:
+    """Server-sent events: data lines joined per event; other lines read as loose text."""
+    data: list[str] = []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if line.startswith("data:"):
+            data.append(line[6:] if line.startswith("data: ") else line[5:])
+            continue
+        if data:
+            _read_event("\n".join(data), sink, text_depth)
+            data = []
+        if line and not line.startswith((":", "event:", "id:", "retry:")):
+            _scan_documents(line, sink, text_depth)
+    if data:
+        _read_event("\n".join(data), sink, text_depth)
+
+
+def _read_event(data: str, sink: _Collector, text_depth: int) -> None:
+    try:
+        _walk(json.loads(data), sink, text_depth)
+    except (ValueError, RecursionError):
+        # "[DONE]", a truncated last event, or events captured without blank lines between them.
+        _scan_documents(data, sink, text_depth)
+
+
+def _scan_documents(text: str, sink: _Collector, text_depth: int) -> None:
+    for document in _documents_in(text):
+        _walk(document, sink, text_depth)
+
+
+def _documents_in(text: str) -> Iterator[object]:
+    """Every JSON object or array in free text (NDJSON, prose, code fences, truncated tails).
+
+    Each stretch of text is parsed once: a document that fails part-way is taken
+    as far as it is well formed, and the scan resumes where it failed.
+    """
+    position = 0
+    while (start := _DOCUMENT_START.search(text, position)) is not None:
+        document, position = _decode_at(text, start.start())
+        yield document
+
+
+def _decode_at(text: str, start: int) -> tuple[object, int]:
+    """The JSON document at `start` and where it ends, through a growing window.
+
+    A failed decode costs time in proportion to the text before the failure (the error
+    computes a line number), so decoding the whole remaining text at every candidate
+    start would be quadratic on long text full of failed starts; the window keeps each
+    attempt in proportion to the document itself.
+    """
+    window = _FIRST_WINDOW
+    while True:
+        chunk = text[start : start + window]
+        try:
+            document, used = _DECODER.raw_decode(chunk)
+        except json.JSONDecodeError as error:
+            cut_by_window = start + window < len(text) and (
+                error.pos >= len(chunk) - 1 or error.msg.startswith("Unterminated string")
+            )
+            if cut_by_window:
+                window *= 4
+                continue
+        except RecursionError:
+            pass
+        else:
+            return document, start + used
+        document, end = parse_json_prefix(text, start)
+        return document, max(end, start + 1)
+
+
+def parse_json_prefix(text: str, position: int) -> tuple[object, int]:
+    """Parse the well-formed prefix of the JSON value at `position`, closing what is open.
+
+    Returns the value and where parsing stopped. A string cut short, a key without
+    its value and a number or literal that runs into the end of the text (it may be
+    cut too) are left out, so nothing truncated is ever reported as data.
+    """
+    root: object = None
+    stack: list[dict[str, Any] | list[Any]] = []
+    key: str | None = None
+    expect = "value"  # value | key | colon | next
+    length = len(text)
+    while (token := _TOKEN.match(text, position)) is not None:
+        punct, string, number, literal = token.groups()
+        is_scalar = string is not None or ((number or literal) is not None and token.end() < length)
+        if expect == "value" and (is_scalar or punct in ("{", "[")):
+            if is_scalar:
+                value: object = _scalar(string, number, literal)
+                expect = "next"
+            else:
+                value = {} if punct == "{" else []
+                expect = "key" if punct == "{" else "value"
+            if not stack:
+                root = value
+            elif isinstance(stack[-1], dict):
+                stack[-1][key or ""] = value
+            else:
+                stack[-1].append(value)
+            if isinstance(value, dict | list):
+                stack.append(value)
+        elif expect == "key" and string is not None:
+            key = _decode_string(string)
+            expect = "colon"
+        elif expect == "colon" and punct == ":":
+            expect = "value"
+        elif expect == "next" and punct == ",":
+            expect = "key" if isinstance(stack[-1], dict) else "value"
+        elif punct in ("}", "]") and _closes(punct, stack, expect):
+            stack.pop()
+            expect = "next"
+        else:
+            break
+        position = token.end()
+        if not stack and expect == "next":
+            break
+    return root, position
+
+
+def _closes(punct: str, stack: list[dict[str, Any] | list[Any]], expect: str) -> bool:
+    if not stack:
+        return False
+    if punct == "}":
+        return isinstance(stack[-1], dict) and expect in ("key", "next")
+    return isinstance(stack[-1], list) and expect in ("value", "next")
+
+
+def _scalar(string: str | None, number: str | None, literal: str | None) -> object:
+    if string is not None:
+        return _decode_string(string)
+    if number is not None:
+        return json.loads(number)
+    return _LITERALS[literal or "null"]
+
+
+def _decode_string(body: str) -> str:
+    return json.loads(f'"{body}"') if "\\" in body else body
+
+
+def _approximate_size(payload: object, limit: int) -> int:
+    """Compact-JSON size of a structured payload, counted iteratively and only up to `limit`."""
+    size = 0
+    stack = [payload]
+    while stack and size <= limit:
+        value = stack.pop()
+        if isinstance(value, dict):
+            size += 2 + sum(len(key) + 4 for key in value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            size += 2 + len(value)
+            stack.extend(value)
+        elif isinstance(value, str):
+            size += len(value) + 2
+        else:
+            size += len(str(value))
+    return size
+
+
+def extract_generations(
+    payload: str | dict[str, Any] | list[Any], *, max_chars: int = DEFAULT_MAX_PAYLOAD_CHARS
+) -> ExtractionResult:
+    """Every generation in `payload`, in order of appearance.
+
+    Raises PayloadTooLarge over `max_chars`, NoGenerationIdFound when there is none.
+    """
+    size = len(payload) if isinstance(payload, str) else _approximate_size(payload, max_chars)
+    if size > max_chars:
+        raise PayloadTooLarge(
+            f"The payload is over the {max_chars:,}-character limit (KUSHROUTER_MCP_MAX_PAYLOAD_CHARS). "
+            "Pass only the response body or the part of the stream that holds the first event "
+            "(the id is at the start) and the last events (usage is at the end)."
+        )
+    sink = _Collector()
+    if isinstance(payload, str):
+        _read_text(payload, sink, 0)
+    else:
+        _walk(payload, sink, 0)
+    if not sink.found:
+        raise NoGenerationIdFound(f"No generation id found in the payload. {LOOKED_FOR}")
+    generations = [entry.to_model() for entry in sink.found.values()]
+    first = generations[0]
+    return ExtractionResult(
+        **first.model_dump(), ids=[g.id for g in generations], generations=generations
+    )

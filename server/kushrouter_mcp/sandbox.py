@@ -1,0 +1,848 @@
+"""A KushRouter-compatible generations API on loopback, with faults on demand.
+
+The project's tests, its demo and offline users point the MCP server at it through
+``KUSHROUTER_BASE_URL``. It serves fake seeded records only and binds loopback addresses only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import math
+import re
+import secrets
+import signal
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from http.client import responses as http_phrases
+from types import FrameType
+from typing import Any, Final
+from urllib.parse import parse_qsl
+
+import anyio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+# --- Keys -------------------------------------------------------------------------------------------
+
+ALICE_KEY: Final = "kr_sandbox_alice_3f9a1c7e5b2d"
+BOB_KEY: Final = "kr_sandbox_bob_8e1d4a6c0f7b"
+KEY_OWNERS: Final[dict[str, str]] = {ALICE_KEY: "alice", BOB_KEY: "bob"}
+API_KEY_IDS: Final[dict[str, str]] = {"alice": "ak_sandbox_alice", "bob": "ak_sandbox_bob"}
+
+# --- Seeded generation records --------------------------------------------------------------------
+
+CHAT_ID: Final = "chatcmpl-1731753062-2q7nyc"
+RESPONSES_ID: Final = "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b"
+RESPONSES_ACTION_ID: Final = "resp_68b2e1f4a0c38190a7d2e5f6b1c4d8e90f3a6b7c2d5e8f14"
+ANTHROPIC_ID: Final = "msg_01XFDUDYJgAACzvnptvVoYEL"
+EXTRA_FIELDS_ID: Final = "chatcmpl-1731754120-x7k2mf"
+WEIRD_ID: Final = "chatcmpl-a&b=c#d%e+f"
+BOB_ONLY_ID: Final = "msg_01Hb7Tq2LwZs9NcV4mKpR8dE"
+
+
+def _usage(prompt: int, completion: int, cache_creation: int = 0, cache_read: int = 0) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "cache_creation_input_tokens": cache_creation,
+        "cache_read_input_tokens": cache_read,
+    }
+
+
+def _chat_record(gen_id: str, api_key_id: str) -> dict[str, Any]:
+    return {
+        "id": gen_id,
+        "endpoint": "openai.chat.completions",
+        "stream": True,
+        "model": "gpt-5-mini-2025-08-07",
+        "created_at": 1731753062,
+        "apiKeyId": api_key_id,
+        "usage": _usage(121, 345),
+        "finish_reason": "stop",
+    }
+
+
+SEED_RECORDS: Final[dict[str, dict[str, Any]]] = {
+    CHAT_ID: _chat_record(CHAT_ID, API_KEY_IDS["alice"]),
+    RESPONSES_ID: {
+        "id": RESPONSES_ID,
+        "endpoint": "openai.responses",
+        "stream": False,
+        "model": "gpt-5-2025-08-07",
+        "created_at": 1741476542,
+        "apiKeyId": API_KEY_IDS["alice"],
+        "usage": _usage(1840, 512, cache_read=1024),
+        "finish_reason": "stop",
+        "status": "completed",
+    },
+    RESPONSES_ACTION_ID: {
+        "id": RESPONSES_ACTION_ID,
+        "endpoint": "openai.responses",
+        "stream": True,
+        "model": "gpt-5-2025-08-07",
+        "created_at": 1741477210,
+        "apiKeyId": API_KEY_IDS["alice"],
+        "usage": _usage(956, 88),
+        "finish_reason": "tool_calls",
+        "status": "requires_action",
+    },
+    ANTHROPIC_ID: {
+        "id": ANTHROPIC_ID,
+        "endpoint": "anthropic.messages",
+        "stream": True,
+        "model": "claude-sonnet-4-5-20250929",
+        "created_at": 1759312845,
+        "apiKeyId": API_KEY_IDS["alice"],
+        # Anthropic's input_tokens excludes cached tokens; the record keeps them apart the same way.
+        "usage": _usage(412, 503, cache_creation=1536, cache_read=2048),
+        "finish_reason": "end_turn",
+    },
+    EXTRA_FIELDS_ID: {
+        **_chat_record(EXTRA_FIELDS_ID, API_KEY_IDS["alice"]),
+        # Fields a future API version might add: clients must pass them through untouched.
+        "cost": {"input_usd": 0.0012, "output_usd": 0.0034},
+        "latency_ms": 842,
+        "provider": {"name": "openai", "region": "us-east-1"},
+    },
+    WEIRD_ID: _chat_record(WEIRD_ID, API_KEY_IDS["alice"]),
+    BOB_ONLY_ID: {
+        "id": BOB_ONLY_ID,
+        "endpoint": "anthropic.messages",
+        "stream": False,
+        "model": "claude-sonnet-4-5-20250929",
+        "created_at": 1759313001,
+        "apiKeyId": API_KEY_IDS["bob"],
+        "usage": _usage(230, 77),
+        "finish_reason": "end_turn",
+    },
+}
+
+# --- Sample payloads (what a client captured), one per endpoint family ----------------------------
+
+
+def _sse(events: list[tuple[str | None, dict[str, Any] | str]]) -> str:
+    """Server-sent events text: optional `event:` line, one `data:` line, blank line after each."""
+    blocks = []
+    for event, data in events:
+        line = f"data: {data if isinstance(data, str) else json.dumps(data)}"
+        blocks.append(f"event: {event}\n{line}\n\n" if event else f"{line}\n\n")
+    return "".join(blocks)
+
+
+def _chat_chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "id": CHAT_ID,
+        "object": "chat.completion.chunk",
+        "created": 1731753062,
+        "model": "gpt-5-mini-2025-08-07",
+        "system_fingerprint": None,
+        "choices": choices,
+        **extra,
+    }
+
+
+def _chat_choice(delta: dict[str, str], finish_reason: str | None = None) -> list[dict[str, Any]]:
+    return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+
+
+_CHAT_STREAM: Final = _sse(
+    [
+        (None, _chat_chunk(_chat_choice({"role": "assistant", "content": ""}))),
+        (None, _chat_chunk(_chat_choice({"content": "The capital of France"}))),
+        (None, _chat_chunk(_chat_choice({"content": " is Paris."}))),
+        (None, _chat_chunk(_chat_choice({}, "stop"))),
+        (
+            None,
+            _chat_chunk(
+                [],
+                usage={
+                    "prompt_tokens": 121,
+                    "completion_tokens": 345,
+                    "total_tokens": 466,
+                    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                    "completion_tokens_details": {"reasoning_tokens": 320, "audio_tokens": 0},
+                },
+            ),
+        ),
+        (None, "[DONE]"),
+    ]
+)
+
+_RESPONSES_BODY: Final = json.dumps(
+    {
+        "id": RESPONSES_ID,
+        "object": "response",
+        "created_at": 1741476542,
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "model": "gpt-5-2025-08-07",
+        "output": [
+            {"id": "rs_67ccd2bf0a3c8190b3b8e4a3d0f7c1e20bb6a6b452d3795b", "type": "reasoning", "summary": []},
+            {
+                "id": "msg_67ccd2bf17f0819081ff3bb2cf6508e60bb6a6b452d3795b",
+                "type": "message",
+                "status": "completed",
+                "role": "assistant",
+                "content": [
+                    {"type": "output_text", "text": "Here is the summary you asked for.", "annotations": []}
+                ],
+            },
+        ],
+        "usage": {
+            "input_tokens": 1840,
+            "input_tokens_details": {"cached_tokens": 1024},
+            "output_tokens": 512,
+            "output_tokens_details": {"reasoning_tokens": 384},
+            "total_tokens": 2352,
+        },
+    },
+    indent=2,
+)
+
+_ANTHROPIC_STREAM: Final = _sse(
+    [
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": ANTHROPIC_ID,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-sonnet-4-5-20250929",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {
+                        "input_tokens": 412,
+                        "cache_creation_input_tokens": 1536,
+                        "cache_read_input_tokens": 2048,
+                        "output_tokens": 1,
+                    },
+                },
+            },
+        ),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
+        ("ping", {"type": "ping"}),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}},
+        ),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}},
+        ),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 503},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+)
+
+SAMPLE_PAYLOADS: Final[dict[str, str]] = {
+    "openai.chat.completions": _CHAT_STREAM,
+    "openai.responses": _RESPONSES_BODY,
+    "anthropic.messages": _ANTHROPIC_STREAM,
+}
+
+# --- Faults -----------------------------------------------------------------------------------------
+
+_ERROR_MESSAGES: Final[dict[int, str]] = {
+    400: "Bad request",
+    401: "Invalid API key",
+    402: "Insufficient credits",
+    403: "Forbidden",
+    404: "Generation not found",
+    413: "Payload too large",
+    429: "Rate limit exceeded (key)",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service temporarily unavailable",
+    504: "Gateway timeout",
+}
+_MAGIC_STATUSES: Final[dict[str, int]] = {f"sandbox-status-{code}": code for code in _ERROR_MESSAGES}
+_CAPTIVE_PORTAL: Final = (
+    b"<!DOCTYPE html><html><head><title>Sign in to network</title></head><body>"
+    b"<h1>Network login required</h1><p>Sign in to continue to the Internet.</p></body></html>"
+)
+# Magic ids answered 200 with a fixed body (content, media type).
+_CANNED: Final[dict[str, tuple[bytes, str]]] = {
+    "sandbox-malformed-json": (b'{"success": true, "generation": {', "application/json"),
+    "sandbox-wrong-shape": (b'{"success": true, "data": []}', "application/json"),
+    "sandbox-success-false": (b'{"success": false, "error": "Generation lookup failed"}', "application/json"),
+    "sandbox-html": (_CAPTIVE_PORTAL, "text/html"),
+}
+_SLOW_ID: Final = re.compile(r"sandbox-slow-(\d+(?:\.\d+)?)")
+_HEADER_VALUE: Final = re.compile(r"[\x20-\x7e]*")
+
+
+@dataclass(slots=True)
+class _Fault:
+    status: int
+    remaining: int
+    retry_after: str | None
+    body: bytes | None
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedRequest:
+    """One request the sandbox received. The API key itself is never kept, only whose it was."""
+
+    method: str
+    path: str
+    raw_query: str
+    query: list[tuple[str, str]]
+    key_owner: str | None  # "alice", "bob", "unknown" (any other Authorization), None (no header)
+
+
+class SandboxState:
+    """What tests and users can change or inspect on a sandbox. Safe to use from any thread."""
+
+    def __init__(self) -> None:
+        self.latency_seconds = 0.0
+        self.requests: list[ReceivedRequest] = []
+        self._faults: deque[_Fault] = deque()
+        self._lock = threading.Lock()  # the server thread pops faults while a test thread adds them
+
+    def add_fault(
+        self,
+        status: int,
+        times: int = 1,
+        retry_after: str | None = None,
+        body: bytes | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next `times` authenticated generation lookups with `status` (after `delay` s)."""
+        if not 200 <= status <= 599:
+            raise ValueError(f"status must be 200-599, got {status}")
+        if times < 1:
+            raise ValueError(f"times must be at least 1, got {times}")
+        if not (math.isfinite(delay) and delay >= 0):
+            raise ValueError(f"delay must be a finite number >= 0, got {delay}")
+        if retry_after is not None and not _HEADER_VALUE.fullmatch(retry_after):
+            raise ValueError("retry_after must be printable ASCII")
+        with self._lock:
+            self._faults.append(_Fault(status, times, retry_after, body, delay))
+
+    def next_fault(self) -> _Fault | None:
+        """Take one use of the oldest queued fault, if any."""
+        with self._lock:
+            if not self._faults:
+                return None
+            fault = self._faults[0]
+            fault.remaining -= 1
+            if fault.remaining == 0:
+                self._faults.popleft()
+            return fault
+
+    def reset(self) -> None:
+        """Forget queued faults, injected latency and the request log."""
+        with self._lock:
+            self._faults.clear()
+        self.latency_seconds = 0.0
+        self.requests.clear()
+
+
+# --- HTTP app ---------------------------------------------------------------------------------------
+
+_GENERATIONS_PATH: Final = "/api/v1/generations"
+_CONTROL_PREFIX: Final = "/_sandbox/"
+_RESET_HOOK: Final = "kushrouter_sandbox.reset_connection"
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _rate_limit_headers() -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": "60",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(int(time.time()) + 1),
+    }
+
+
+def _key_owner(authorization: str | None) -> str | None:
+    """alice/bob for their Bearer key, "unknown" for any other Authorization, None without one."""
+    if authorization is None:
+        return None
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return "unknown"
+    return KEY_OWNERS.get(key.strip(), "unknown")
+
+
+def _received(scope: Scope) -> ReceivedRequest:
+    raw_query = scope["query_string"].decode("latin-1")
+    return ReceivedRequest(
+        method=scope["method"],
+        path=scope["path"],
+        raw_query=raw_query,
+        query=parse_qsl(raw_query, keep_blank_values=True),
+        key_owner=_key_owner(Headers(scope=scope).get("authorization")),
+    )
+
+
+def _redirect_to(path: str, request: Request) -> Response:
+    """307 to `path` with the request's query string byte for byte (no re-encoding)."""
+    query = request.scope["query_string"].decode("latin-1")
+    return Response(status_code=307, headers={"location": f"{path}?{query}" if query else path})
+
+
+class _ResetConnection(Response):
+    """Answers sandbox-reset by resetting the TCP connection instead of sending a response."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        reset = scope.get("state", {}).get(_RESET_HOOK)
+        if reset is None:
+            raise RuntimeError("sandbox-reset works only under run_sandbox() or serve_forever()")
+        reset()
+        # Returning before uvicorn notices the disconnect would make it answer 500 instead.
+        await _disconnected(receive)
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has gone (any request body is discarded)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _pause(request: Request, seconds: float) -> None:
+    """Sleep `seconds`, or less if the client hangs up: an abandoned request must not linger."""
+    with anyio.move_on_after(seconds):
+        await _disconnected(request.receive)
+
+
+async def _fault_response(fault: _Fault, request: Request) -> Response:
+    await _pause(request, fault.delay)
+    headers = _rate_limit_headers() if fault.status == 429 else {}
+    if fault.retry_after is not None:
+        headers["Retry-After"] = fault.retry_after
+    if fault.body is None:
+        message = _ERROR_MESSAGES.get(fault.status) or http_phrases.get(fault.status, "Error")
+        return _error(fault.status, message, headers)
+    return Response(fault.body, status_code=fault.status, headers=headers, media_type="application/json")
+
+
+async def _magic_response(gen_id: str, api_key_id: str, request: Request) -> Response | None:
+    """The fault a magic id asks for, or None for an ordinary id."""
+    if gen_id in _CANNED:
+        content, media_type = _CANNED[gen_id]
+        return Response(content, media_type=media_type)
+    if gen_id in _MAGIC_STATUSES:
+        status = _MAGIC_STATUSES[gen_id]
+        headers = {"Retry-After": "1", **_rate_limit_headers()} if status == 429 else None
+        return _error(status, _ERROR_MESSAGES[status], headers)
+    if gen_id == "sandbox-redirect-loop":
+        return _redirect_to(_GENERATIONS_PATH, request)
+    if gen_id == "sandbox-reset":
+        return _ResetConnection()
+    slow = _SLOW_ID.fullmatch(gen_id)
+    if slow is None:
+        return None
+    await _pause(request, float(slow[1]))
+    return JSONResponse({"success": True, "generation": _chat_record(gen_id, api_key_id)})
+
+
+class _Endpoints:
+    """Route handlers bound to one SandboxState."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self._state = state
+
+    async def generations(self, request: Request) -> Response:
+        await _pause(request, self._state.latency_seconds)
+        owner = _key_owner(request.headers.get("authorization"))
+        api_key_id = API_KEY_IDS.get(owner) if owner else None
+        if api_key_id is None:
+            return _error(401, "Invalid API key")
+        fault = self._state.next_fault()
+        if fault is not None:
+            return await _fault_response(fault, request)
+        ids = request.query_params.getlist("id")
+        if len(ids) > 1:
+            return _error(400, "Query parameter id must be given only once")
+        if not ids or not ids[0]:
+            return _error(400, "Missing required query parameter: id")
+        return await self._lookup(ids[0], api_key_id, request)
+
+    async def _lookup(self, gen_id: str, api_key_id: str, request: Request) -> Response:
+        magic = await _magic_response(gen_id, api_key_id, request)
+        if magic is not None:
+            return magic
+        record = SEED_RECORDS.get(gen_id)
+        if record is None or record["apiKeyId"] != api_key_id:
+            # Another key's record gets the same 404 as a missing one: existence is not revealed.
+            return _error(404, "Generation not found")
+        return JSONResponse({"success": True, "generation": record})
+
+    async def generation_alias(self, request: Request) -> Response:
+        return _redirect_to(_GENERATIONS_PATH, request)
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def requests(self, request: Request) -> Response:
+        return JSONResponse({"requests": [asdict(received) for received in list(self._state.requests)]})
+
+    async def faults(self, request: Request) -> Response:
+        body = await _json_object(request, {"status", "times", "retry_after", "body", "delay"})
+        fault_body = _optional_str(body, "body")
+        try:
+            self._state.add_fault(
+                status=_integer(body, "status"),
+                times=_integer(body, "times", 1),
+                retry_after=_optional_str(body, "retry_after"),
+                body=None if fault_body is None else fault_body.encode(),
+                delay=_number(body, "delay", 0.0),
+            )
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return JSONResponse({"ok": True})
+
+    async def latency(self, request: Request) -> Response:
+        seconds = _number(await _json_object(request, {"seconds"}), "seconds")
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise HTTPException(400, "seconds must be a finite number >= 0")
+        self._state.latency_seconds = seconds
+        return JSONResponse({"ok": True})
+
+    async def reset(self, request: Request) -> Response:
+        self._state.reset()
+        return JSONResponse({"ok": True})
+
+
+# Control-endpoint input checks: each raises HTTPException(400), rendered as {"error": ...}.
+
+
+async def _json_object(request: Request, allowed: set[str]) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise HTTPException(400, "Body must be JSON") from exc
+    if not isinstance(body, dict):
+        raise HTTPException(400, "Body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise HTTPException(400, f"Unknown field(s): {', '.join(unknown)}")
+    return body
+
+
+def _integer(body: dict[str, Any], name: str, default: int | None = None) -> int:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise HTTPException(400, f"{name} must be an integer")
+    return value
+
+
+def _number(body: dict[str, Any], name: str, default: float | None = None) -> float:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise HTTPException(400, f"{name} must be a number")
+    return float(value)
+
+
+def _optional_str(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise HTTPException(400, f"{name} must be a string or null")
+    return value
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # Starlette routes only HTTPException here: unknown paths, wrong methods, bad control input.
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, exc.detail, dict(exc.headers or {}))
+
+
+class _SandboxMiddleware:
+    """Logs every non-control request and stamps every response with an x-request-id."""
+
+    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+        self._app = app
+        self._state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        if not scope["path"].startswith(_CONTROL_PREFIX):
+            self._state.requests.append(_received(scope))
+        request_id = (b"x-request-id", f"req_sbx_{secrets.token_hex(8)}".encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), request_id]}
+            await send(message)
+
+        await self._app(scope, receive, send_with_id)
+
+
+def create_app(state: SandboxState | None = None) -> Starlette:
+    """The sandbox API as an ASGI app; a fresh SandboxState unless one is given."""
+    state = state or SandboxState()
+    endpoints = _Endpoints(state)
+    routes = [
+        Route(_GENERATIONS_PATH, endpoints.generations, methods=["GET"]),
+        Route("/api/v1/generation", endpoints.generation_alias, methods=["GET"]),
+        Route(f"{_CONTROL_PREFIX}health", endpoints.health, methods=["GET"]),
+        Route(f"{_CONTROL_PREFIX}requests", endpoints.requests, methods=["GET"]),
+        Route(f"{_CONTROL_PREFIX}faults", endpoints.faults, methods=["POST"]),
+        Route(f"{_CONTROL_PREFIX}latency", endpoints.latency, methods=["POST"]),
+        Route(f"{_CONTROL_PREFIX}reset", endpoints.reset, methods=["POST"]),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(_SandboxMiddleware, state=state)],
+        exception_handlers={HTTPException: _http_error},
+    )
+
+
+# --- Serving: one TCP write per response, Nagle off --------------------------------------------------
+
+
+class _CoalescingTransport(asyncio.Transport):
+    """Wraps a socket transport so that writes made in one loop iteration leave in one send().
+
+    uvicorn writes a response's head and body separately; merged, a response is one TCP segment
+    and cannot be held back by Nagle's algorithm waiting for the peer's delayed ACK.
+    """
+
+    def __init__(self, inner: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._inner = inner
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview[Any]) -> None:
+        if not data:
+            return
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(bytes(data))
+
+    def _flush(self) -> None:
+        if self._pending and not self._inner.is_closing():
+            self._inner.write(b"".join(self._pending))
+        self._pending.clear()
+
+    def close(self) -> None:
+        self._flush()
+        self._inner.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._inner.abort()
+
+    def reset(self) -> None:
+        """Drop the connection with a TCP RST (linger 0), as a crashed proxy would."""
+        sock = self._inner.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.abort()
+
+    def is_closing(self) -> bool:
+        return self._inner.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._inner.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self._inner.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._inner.resume_reading()
+
+
+class _SandboxProtocol(H11Protocol):
+    """uvicorn's h11 protocol with TCP_NODELAY forced on, coalesced writes and no access log."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        # asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP; a socket made with
+        # socket.socket()/create_server() has proto 0, so requests would stall ~40 ms. Force it.
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        coalescing = _CoalescingTransport(transport, self.loop)
+        # Each request's scope["state"] is a copy of app_state: how sandbox-reset finds its connection.
+        self.app_state = {**self.app_state, _RESET_HOOK: coalescing.reset}
+        # uvicorn decides access logging from the global logger's handlers; stay quiet per protocol
+        # instead of emptying that global logger (stdout may be an MCP channel).
+        self.access_log = False
+        super().connection_made(coalescing)
+
+    def shutdown(self) -> None:
+        # On server exit, close even a connection whose request is still pausing (sandbox-slow,
+        # latency): the pause ends on the disconnect, instead of being cancelled with a traceback.
+        self.transport.close()
+
+
+def _check_loopback(host: str) -> None:
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"the sandbox binds loopback IP addresses only (127.0.0.1, ::1), not {host!r}")
+
+
+_STARTUP_TIMEOUT: Final = 10.0
+
+
+class RunningSandbox:
+    """A sandbox served by uvicorn from a background thread (its own event loop) on loopback TCP."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, state: SandboxState | None = None) -> None:
+        _check_loopback(host)
+        self.state = state or SandboxState()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # Bound here, so the real port is known before uvicorn starts.
+        self._socket = socket.create_server((host, port), family=family)
+        self.port: int = self._socket.getsockname()[1]
+        self.base_url = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        config = uvicorn.Config(
+            create_app(self.state),
+            http=_SandboxProtocol,
+            ws="none",
+            lifespan="off",
+            loop="asyncio",
+            log_config=None,  # leave the process's logging configuration alone
+            timeout_graceful_shutdown=1,  # a pending sandbox-slow-999 must not hold up close()
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name="kushrouter-sandbox",
+            daemon=True,
+        )
+        self._thread.start()
+        self._wait_started()
+
+    def _wait_started(self) -> None:
+        deadline = time.monotonic() + _STARTUP_TIMEOUT
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("the sandbox server did not start")
+            time.sleep(0.002)
+
+    def close(self) -> None:
+        """Stop serving and wait for the server thread to end."""
+        self._server.should_exit = True
+        self._thread.join()
+        self._socket.close()
+
+
+@contextmanager
+def run_sandbox(
+    host: str = "127.0.0.1", port: int = 0, state: SandboxState | None = None
+) -> Iterator[RunningSandbox]:
+    """Serve the sandbox on loopback for the duration of the `with` block (port 0: a free port)."""
+    sandbox = RunningSandbox(host, port, state)
+    try:
+        yield sandbox
+    finally:
+        sandbox.close()
+
+
+def _banner(sandbox: RunningSandbox) -> str:
+    seeded = "\n".join(
+        f"  {gen_id}  {record['endpoint']}  ({record['apiKeyId']})" for gen_id, record in SEED_RECORDS.items()
+    )
+    codes = " ".join(str(code) for code in _ERROR_MESSAGES)
+    return f"""KUSHROUTER_BASE_URL={sandbox.base_url}
+KUSHROUTER_API_KEY={ALICE_KEY}
+
+KushRouter sandbox (fake data, loopback only) at {sandbox.base_url}. Ctrl-C to stop.
+Keys:
+  alice  {ALICE_KEY}
+  bob    {BOB_KEY}
+Seeded generations:
+{seeded}
+Fault ids (any valid key):
+  sandbox-status-<code>  code: {codes}
+  {"  ".join(_CANNED)}
+  sandbox-slow-<seconds>  sandbox-redirect-loop  sandbox-reset
+Control: GET /_sandbox/requests, /_sandbox/health; POST /_sandbox/faults, /_sandbox/latency, /_sandbox/reset
+Point the MCP server at it:
+  export KUSHROUTER_BASE_URL={sandbox.base_url}
+  export KUSHROUTER_API_KEY={ALICE_KEY}"""
+
+
+@contextmanager
+def _stop_event_on_signals() -> Iterator[threading.Event]:
+    """An Event set by SIGINT/SIGTERM while the block runs; previous handlers restored after."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def serve_forever(host: str, port: int, latency_seconds: float = 0.0) -> int:
+    """Serve in the foreground until SIGINT/SIGTERM (CLI `kushrouter-mcp sandbox`); returns 0.
+
+    The first two stdout lines are `KUSHROUTER_BASE_URL=...` and `KUSHROUTER_API_KEY=...`.
+    """
+    state = SandboxState()
+    state.latency_seconds = latency_seconds
+    # uvicorn runs in a thread: in the main thread it would re-raise the caught signal on exit.
+    with _stop_event_on_signals() as stop, run_sandbox(host, port, state) as sandbox:
+        print(_banner(sandbox), flush=True)
+        stop.wait()
+    return 0
+
+
+__all__ = [
+    "ALICE_KEY",
+    "ANTHROPIC_ID",
+    "API_KEY_IDS",
+    "BOB_KEY",
+    "BOB_ONLY_ID",
+    "CHAT_ID",
+    "EXTRA_FIELDS_ID",
+    "KEY_OWNERS",
+    "RESPONSES_ACTION_ID",
+    "RESPONSES_ID",
+    "SAMPLE_PAYLOADS",
+    "SEED_RECORDS",
+    "WEIRD_ID",
+    "ReceivedRequest",
+    "RunningSandbox",
+    "SandboxState",
+    "create_app",
+    "run_sandbox",
+    "serve_forever",
+]
