@@ -1,0 +1,304 @@
+"""The KushRouter generations API: one GET, retried by the API's own rules, every failure mapped.
+
+Each failure becomes a `LookupFailed` whose message says what happened and what to
+do next, quoting the upstream x-request-id. The key travels only in the
+Authorization header and is scrubbed from every message built here.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import anyio
+import httpx
+from pydantic import ValidationError
+
+from . import __version__
+from .config import ApiKey, Settings
+from .models import Generation
+
+logger = logging.getLogger(__name__)
+
+GENERATIONS_PATH = "/api/v1/generations"
+_BACKOFF_BASE_SECONDS = 0.5
+_BACKOFF_CAP_SECONDS = 8.0
+_UPSTREAM_TEXT_LIMIT = 200
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(eq=False)  # exceptions must stay hashable
+class LookupFailed(Exception):
+    """A lookup that did not produce a record. `kind` is stable for programs; `message` is for people."""
+
+    kind: str  # no_key, unauthorized, forbidden, not_found, rate_limited, upstream_error, timeout,
+    # unreachable, bad_response, rejected
+    message: str
+    status: int | None = None
+    request_id: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def new_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The one shared client: pooled connections, bounded redirects, per-attempt timeouts."""
+    per_attempt = min(settings.timeout_seconds, 10.0)
+    return httpx.AsyncClient(
+        base_url=settings.base_url,
+        timeout=httpx.Timeout(per_attempt, connect=min(per_attempt, 5.0)),
+        follow_redirects=True,  # the /generation alias answers 307
+        max_redirects=5,
+        headers={"User-Agent": f"kushrouter-mcp/{__version__}", "Accept": "application/json"},
+    )
+
+
+class GenerationsApi:
+    """Looks generations up with retries inside one overall time budget."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._sleep = sleep
+        self._jitter = jitter
+
+    async def get_generation(self, generation_id: str, api_key: ApiKey | None = None) -> dict[str, Any]:
+        """The generation record as the API returned it (validated), or LookupFailed."""
+        key = api_key or self._settings.api_key
+        if key is None:
+            raise LookupFailed(
+                "no_key",
+                "No KushRouter API key is configured, so generations can't be looked up. Set "
+                "KUSHROUTER_API_KEY (a kr_… key from your KushRouter dashboard) in this MCP server's "
+                'environment — for example the "env" block of your client\'s MCP config — and restart '
+                "the server. extract_generation_id works without a key.",
+            )
+        budget = self._settings.timeout_seconds
+        deadline = time.monotonic() + budget
+        with anyio.move_on_after(budget):
+            try:
+                return await self._with_retries(generation_id, key, deadline)
+            except LookupFailed as failure:
+                failure.message = _scrub(failure.message, key)
+                raise
+        raise LookupFailed(
+            "timeout",
+            f"KushRouter did not answer within {budget:g} s (KUSHROUTER_TIMEOUT), retries included. "
+            "The API may be slow or unreachable from here; try again shortly, or raise KUSHROUTER_TIMEOUT.",
+        )
+
+    async def _with_retries(self, generation_id: str, key: ApiKey, deadline: float) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(generation_id, key)
+            except _Retryable as retryable:
+                failure, wait = retryable.failure, retryable.wait
+            if attempt > self._settings.max_retries:
+                failure.message += f" Gave up after {attempt} attempts."
+                raise failure
+            delay = wait if wait is not None else self._backoff(attempt)
+            if time.monotonic() + delay >= deadline:
+                failure.message += (
+                    f" Not retried: waiting {delay:.1f} s would pass the {self._settings.timeout_seconds:g} s "
+                    "budget (KUSHROUTER_TIMEOUT)."
+                )
+                raise failure
+            logger.info("retrying lookup in %.2f s after %s (attempt %d)", delay, failure.kind, attempt)
+            await self._sleep(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        # Capped exponential backoff with full jitter, as the API's guide asks.
+        ceiling = min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+        return ceiling * (0.5 + self._jitter() / 2)
+
+    async def _attempt(self, generation_id: str, key: ApiKey) -> dict[str, Any]:
+        try:
+            response = await self._http.get(
+                GENERATIONS_PATH,
+                params={"id": generation_id},  # encoded by httpx: &, =, # and % can't add parameters
+                headers={"Authorization": f"Bearer {key.reveal()}"},
+            )
+        except httpx.TooManyRedirects:
+            raise LookupFailed(
+                "bad_response",
+                "KushRouter kept redirecting (a redirect loop). Check KUSHROUTER_BASE_URL: it should be "
+                "the API's base URL, such as https://api.kushrouter.com.",
+            ) from None
+        except httpx.TimeoutException as error:
+            raise _Retryable(
+                LookupFailed(
+                    "timeout", f"KushRouter did not answer in time ({type(error).__name__}). Try again shortly."
+                )
+            ) from None
+        except httpx.TransportError as error:
+            raise _Retryable(
+                LookupFailed(
+                    "unreachable",
+                    f"Could not reach KushRouter at {self._settings.base_url} ({type(error).__name__}). "
+                    "Check KUSHROUTER_BASE_URL and the network connection.",
+                )
+            ) from None
+        request_id = response.headers.get("x-request-id")
+        logger.info("GET generation -> %d (x-request-id %s)", response.status_code, request_id)
+        if response.status_code == 200:
+            return _record_from(response, request_id)
+        failure = _failure_for(response, generation_id, request_id)
+        if response.status_code in _RETRY_STATUSES:
+            raise _Retryable(failure, _retry_after(response) if response.status_code == 429 else None)
+        raise failure
+
+
+class _Retryable(Exception):
+    def __init__(self, failure: LookupFailed, wait: float | None = None) -> None:
+        super().__init__(failure.kind)
+        self.failure = failure
+        self.wait = wait
+
+
+def _scrub(text: str, key: ApiKey) -> str:
+    secret = key.reveal()
+    return text.replace(secret, "[redacted]") if secret else text
+
+
+def _with_request_id(message: str, request_id: str | None) -> str:
+    return f"{message} (x-request-id: {request_id})" if request_id else message
+
+
+def _upstream_error(response: httpx.Response) -> str:
+    """The API's own error text, short and on one line, if the body has one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    text = body.get("error") if isinstance(body, dict) else None
+    if isinstance(text, dict):
+        text = text.get("message")
+    if not isinstance(text, str):
+        return ""
+    text = " ".join(text.split())
+    return text[:_UPSTREAM_TEXT_LIMIT] + ("…" if len(text) > _UPSTREAM_TEXT_LIMIT else "")
+
+
+def _failure_for(response: httpx.Response, generation_id: str, request_id: str | None) -> LookupFailed:
+    status = response.status_code
+    said = _upstream_error(response)
+    quoted = f' KushRouter said: "{said}".' if said else ""
+    kind, advice = _ADVICE.get(status, ("upstream_error" if status >= 500 else "rejected", ""))
+    if not advice:
+        advice = (
+            f"KushRouter had a server error ({status}). It is usually temporary: try again in a minute."
+            if status >= 500
+            else f"KushRouter refused the lookup ({status})."
+        )
+    if status == 404:
+        advice = advice.format(id=generation_id)
+    if status == 429:
+        wait = _retry_after(response)
+        if wait is not None:
+            advice += f" It asked to wait {wait:.0f} s before retrying."
+    return LookupFailed(kind, _with_request_id(advice + quoted, request_id), status, request_id)
+
+
+_ADVICE: dict[int, tuple[str, str]] = {
+    400: ("rejected", "KushRouter rejected the lookup as malformed (400). Check that the id is a generation id."),
+    401: (
+        "unauthorized",
+        "KushRouter rejected the API key (401): it is missing, mistyped, revoked or expired. Check "
+        "KUSHROUTER_API_KEY in this server's environment and restart the server.",
+    ),
+    402: (
+        "rejected",
+        "KushRouter answered 402 Payment Required: the account behind this key needs credit. Top it up "
+        "in the KushRouter dashboard.",
+    ),
+    403: (
+        "forbidden",
+        "KushRouter refused access (403): this key may not read this generation. Only the API key that "
+        "created a generation can read it — use that key.",
+    ),
+    404: (
+        "not_found",
+        "Generation {id} was not found (404). A record can take a few seconds to appear after the request "
+        "finishes, so try again shortly; only the API key that created the generation can see it; records "
+        "are kept for at least 7 days.",
+    ),
+    413: ("rejected", "KushRouter answered 413: the request was too large. Check the id."),
+    429: (
+        "rate_limited",
+        "KushRouter's rate limit was hit (429) for this key or address. Wait a little and try again, "
+        "and space lookups out.",
+    ),
+}
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait from Retry-After (seconds or HTTP date), else from X-RateLimit-Reset."""
+    raw = response.headers.get("retry-after", "").strip()
+    if raw:
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            pass
+        try:
+            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+        except (TypeError, ValueError):
+            pass
+    reset = response.headers.get("x-ratelimit-reset", "").strip()
+    try:
+        return max(0.0, float(reset) - time.time()) if reset else None
+    except ValueError:
+        return None
+
+
+def _bad_shape(detail: str, request_id: str | None) -> LookupFailed:
+    return LookupFailed(
+        "bad_response",
+        _with_request_id(
+            "KushRouter answered 200 but not with the documented body {\"success\": true, \"generation\": "
+            f"{{...}}}}: {detail}. A proxy or captive portal may stand in front of KUSHROUTER_BASE_URL; "
+            "check it, and try again later.",
+            request_id,
+        ),
+        200,
+        request_id,
+    )
+
+
+def _record_from(response: httpx.Response, request_id: str | None) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        content_type = response.headers.get("content-type", "no content type")
+        raise _bad_shape(f"the body is not JSON ({content_type})", request_id) from None
+    if not isinstance(body, dict):
+        raise _bad_shape(f"the body is a JSON {type(body).__name__}, not an object", request_id)
+    if body.get("success") is not True:
+        said = body.get("error")
+        detail = f'success is {body.get("success")!r}' + (f' with error "{said}"' if isinstance(said, str) else "")
+        raise _bad_shape(detail[:300], request_id)
+    generation = body.get("generation")
+    if not isinstance(generation, dict):
+        raise _bad_shape("it has no generation object", request_id)
+    try:
+        record = Generation.model_validate(generation)
+    except ValidationError as error:
+        first = error.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise _bad_shape(f"generation.{where}: {first['msg']}", request_id) from None
+    # Dump rather than pass through: values now match the published outputSchema,
+    # while unknown fields (extra="allow") travel unchanged and absent ones stay absent.
+    return record.model_dump(mode="json", exclude_unset=True)

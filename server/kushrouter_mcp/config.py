@@ -1,0 +1,133 @@
+"""Configuration from the environment, read in one place.
+
+Every setting has a documented variable; a bad value stops start-up with a message
+that names the variable. The API key is held in `ApiKey`, whose repr never shows it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+DEFAULT_BASE_URL = "https://api.kushrouter.com"
+DEFAULT_TIMEOUT_SECONDS = 20.0
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_MAX_PAYLOAD_CHARS = 16 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# name -> (default shown in docs and --help, meaning)
+ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "KUSHROUTER_API_KEY": ("(none)", "KushRouter API key (kr_…) used by get_generation. Not needed for extraction."),
+    "KUSHROUTER_BASE_URL": (DEFAULT_BASE_URL, "KushRouter API base URL (point it at the sandbox to work offline)."),
+    "KUSHROUTER_TIMEOUT": (
+        f"{DEFAULT_TIMEOUT_SECONDS:g}",
+        "Seconds one lookup may take in all, retries and waits included.",
+    ),
+    "KUSHROUTER_MAX_RETRIES": (
+        str(DEFAULT_MAX_RETRIES),
+        "Retries after a 429, 5xx or connection error (0 turns retries off).",
+    ),
+    "KUSHROUTER_MCP_MAX_PAYLOAD_CHARS": (
+        str(DEFAULT_MAX_PAYLOAD_CHARS),
+        "Largest payload extract_generation_id reads, in characters.",
+    ),
+    "KUSHROUTER_MCP_MAX_BODY_BYTES": (
+        str(DEFAULT_MAX_BODY_BYTES),
+        "HTTP transport: largest request body; larger ones get 413.",
+    ),
+    "KUSHROUTER_MCP_LOG_LEVEL": ("WARNING", "Log level on stderr: DEBUG, INFO, WARNING, ERROR."),
+}
+
+
+class ConfigError(ValueError):
+    """A setting has a value the server cannot use; the message names the variable."""
+
+
+class ApiKey:
+    """The API key: readable where a request is built, masked everywhere else."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "ApiKey('***')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: ApiKey | None = None
+    base_url: str = DEFAULT_BASE_URL
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    max_retries: int = DEFAULT_MAX_RETRIES
+    max_payload_chars: int = DEFAULT_MAX_PAYLOAD_CHARS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    log_level: str = "WARNING"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        raw_key = env.get("KUSHROUTER_API_KEY", "").strip()
+        return cls(
+            api_key=ApiKey(raw_key) if raw_key else None,
+            base_url=_base_url(env.get("KUSHROUTER_BASE_URL", "").strip() or DEFAULT_BASE_URL),
+            timeout_seconds=_number(env, "KUSHROUTER_TIMEOUT", float, DEFAULT_TIMEOUT_SECONDS, 0.1, 600),
+            max_retries=_number(env, "KUSHROUTER_MAX_RETRIES", int, DEFAULT_MAX_RETRIES, 0, 10),
+            max_payload_chars=_number(
+                env, "KUSHROUTER_MCP_MAX_PAYLOAD_CHARS", int, DEFAULT_MAX_PAYLOAD_CHARS, 1, 2**31
+            ),
+            max_body_bytes=_number(env, "KUSHROUTER_MCP_MAX_BODY_BYTES", int, DEFAULT_MAX_BODY_BYTES, 1024, 2**31),
+            log_level=_log_level(env.get("KUSHROUTER_MCP_LOG_LEVEL", "WARNING")),
+        )
+
+
+_Number = TypeVar("_Number", int, float)
+
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    kind: Callable[[str], _Number],
+    default: _Number,
+    low: _Number,
+    high: _Number,
+) -> _Number:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number; unset it to use the default {default}.") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r} is out of range; use a value from {low} to {high}.")
+    return value
+
+
+def _base_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(
+            f"KUSHROUTER_BASE_URL={raw!r} is not an http(s) base URL like {DEFAULT_BASE_URL}; "
+            "give the scheme and host only (a path prefix is fine)."
+        )
+    if parts.username or parts.password:
+        raise ConfigError("KUSHROUTER_BASE_URL must not hold credentials; put the key in KUSHROUTER_API_KEY.")
+    return raw.rstrip("/")
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper() or "WARNING"
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"KUSHROUTER_MCP_LOG_LEVEL={raw!r} is not one of {', '.join(LOG_LEVELS)}.")
+    return level

@@ -1,0 +1,76 @@
+"""`kushrouter-mcp demo`: the whole product end to end, offline.
+
+Starts the sandbox API on loopback, starts this server as a subprocess over stdio,
+drives it with the SDK's MCP client and prints what an agent would learn.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import anyio
+
+from .sandbox import ALICE_KEY, SAMPLE_PAYLOADS, run_sandbox
+
+_COLUMNS = ("endpoint", "generation id", "model", "payload usage", "billed usage", "match")
+
+
+def _tokens(usage: dict[str, Any] | None) -> str:
+    if not usage:
+        return "-"
+    return "/".join(str(usage.get(name, "-")) for name in ("prompt_tokens", "completion_tokens", "total_tokens"))
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in [_COLUMNS, *rows]) for i in range(len(_COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in [_COLUMNS, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _short(text: str, limit: int = 32) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def _drive(base_url: str) -> int:
+    from mcp import Client, StdioServerParameters
+
+    env = {
+        "KUSHROUTER_BASE_URL": base_url,
+        "KUSHROUTER_API_KEY": ALICE_KEY,
+        "PATH": os.environ.get("PATH", ""),
+    }
+    server = StdioServerParameters(command=sys.executable, args=["-m", "kushrouter_mcp"], env=env)
+    rows: list[tuple[str, ...]] = []
+    async with Client(server) as client:
+        listed = await client.list_tools()
+        print(f"Server tools: {', '.join(tool.name for tool in listed.tools)}\n")
+        for family, payload in SAMPLE_PAYLOADS.items():
+            found = await client.call_tool("extract_generation_id", {"payload": payload})
+            if found.is_error or not found.structured_content:
+                print(f"extract_generation_id failed on the {family} payload: {found.content}", file=sys.stderr)
+                return 1
+            extracted = found.structured_content
+            looked_up = await client.call_tool("get_generation", {"id": extracted["id"]})
+            if looked_up.is_error or not looked_up.structured_content:
+                print(f"get_generation failed for {extracted['id']}: {looked_up.content}", file=sys.stderr)
+                return 1
+            billed = looked_up.structured_content
+            seen, paid = _tokens(extracted.get("usage")), _tokens(billed.get("usage"))
+            rows.append(
+                (family, _short(extracted["id"]), str(billed.get("model")), seen, paid, "yes" if seen == paid else "NO")
+            )
+        missing = await client.call_tool("get_generation", {"id": "chatcmpl-does-not-exist"})
+    print(_table(rows))
+    print("\nUsage columns are prompt/completion/total tokens: what the payload said vs what KushRouter billed.")
+    print(f"\nA lookup that fails answers with isError={missing.is_error} and advice:")
+    print(f"  {missing.content[0].text if missing.content else ''}")
+    return 0
+
+
+def run_demo() -> int:
+    with run_sandbox() as sandbox:
+        print(f"Sandbox KushRouter API on {sandbox.base_url} (demo key, no network needed).")
+        return anyio.run(_drive, sandbox.base_url)

@@ -1,0 +1,152 @@
+"""The MCP server: one app factory, a lifespan holding the shared HTTP client, two tools."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from . import __version__, tools
+from .api import GenerationsApi, new_http_client
+from .config import Settings
+from .models import ExtractionResult, Generation
+from .validation import GENERATION_ID_SCHEMA
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME = "kushrouter"
+INSTRUCTIONS = (
+    "Audit the token usage of LLM requests made through KushRouter. To check a request: pass its "
+    "response body or captured stream to extract_generation_id, then pass the id to get_generation to "
+    "see what KushRouter recorded and billed (compare it with the usage the payload reported)."
+)
+MCP_PATH = "/mcp"
+
+
+@dataclass
+class AppState:
+    """What the lifespan yields: settings and the API client over one shared connection pool."""
+
+    settings: Settings
+    api: GenerationsApi
+
+
+def _state(ctx: Context[AppState]) -> AppState:
+    state: AppState = ctx.request_context.lifespan_context
+    return state
+
+
+def create_server(settings: Settings) -> MCPServer[AppState]:
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        async with new_http_client(settings) as http:
+            yield AppState(settings, GenerationsApi(settings, http))
+
+    server: MCPServer[AppState] = MCPServer(
+        SERVER_NAME,
+        title="KushRouter generations",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        lifespan=lifespan,
+        log_level=settings.log_level,  # type: ignore[arg-type]
+    )
+
+    @server.tool(
+        title="Look up a KushRouter generation",
+        description=tools.GET_GENERATION_DESCRIPTION,
+        annotations=ToolAnnotations(
+            title="Look up a KushRouter generation",
+            read_only_hint=True,
+            idempotent_hint=True,
+            open_world_hint=True,
+        ),
+    )
+    async def get_generation(
+        # Typed loosely on purpose: the schema still says string, but a wrong type reaches our
+        # own check and gets a plain-words answer instead of a pydantic dump.
+        id: Annotated[  # noqa: A002 - the API's own parameter name
+            object,
+            Field(
+                description="Generation id from the response: chatcmpl-…, resp_… or msg_…. "
+                "1 to 256 characters, no whitespace or control characters.",
+                json_schema_extra=GENERATION_ID_SCHEMA,
+            ),
+        ],
+        ctx: Context[AppState],
+    ) -> Annotated[CallToolResult, Generation]:
+        return await tools.get_generation(_state(ctx).api, id)
+
+    @server.tool(
+        title="Find the generation id in a response",
+        description=tools.EXTRACT_DESCRIPTION,
+        annotations=ToolAnnotations(
+            title="Find the generation id in a response",
+            read_only_hint=True,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    )
+    def extract_generation_id(
+        payload: Annotated[
+            str | dict[str, Any] | list[Any],
+            Field(
+                description="The response body, captured stream or log as you have it: raw text "
+                "(JSON, SSE, NDJSON, Markdown with JSON) or already-parsed JSON. Pass it unedited.",
+            ),
+        ],
+        ctx: Context[AppState],
+    ) -> Annotated[CallToolResult, ExtractionResult]:
+        # A sync tool runs in a worker thread, so a large payload never stalls other calls.
+        return tools.extract_generation_id(payload, _state(ctx).settings.max_payload_chars)
+
+    return server
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def transport_security(host: str, port: int) -> Any:
+    """Host/Origin validation, on for every bind address (the SDK turns it on only for loopback)."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    hosts = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host}
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=sorted({f"{name}:{port}" for name in hosts} | {f"{name}:*" for name in hosts}),
+        allowed_origins=sorted({f"{scheme}://{name}{suffix}" for name in hosts for scheme in ("http", "https")
+                                for suffix in (f":{port}", ":*")}),
+    )
+
+
+def serve_stdio(settings: Settings) -> None:
+    create_server(settings).run("stdio")
+
+
+def serve_http(settings: Settings, host: str, port: int) -> None:
+    """Streamable HTTP at /mcp, served by uvicorn; imported lazily so stdio users never pay for it."""
+    import uvicorn
+
+    app = create_server(settings).streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        max_request_body_size=settings.max_body_bytes,
+        transport_security=transport_security(host, port),
+        host=host,
+    )
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # keep our stderr handler; uvicorn's default would log access to stdout
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+    )
+    shown = f"[{host}]" if ":" in host else host
+    logger.warning("serving MCP over streamable HTTP at http://%s:%d%s", shown, port, MCP_PATH)
+    uvicorn.Server(config).run()
