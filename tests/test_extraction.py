@@ -435,8 +435,10 @@ def test_responses_stream_captured_from_the_middle() -> None:
 def test_chat_stream_truncated_in_usage_chunk() -> None:
     text = p.sse(p.CHAT_STREAM_EVENTS)
     last = "data: " + p.dumps(p.CHAT_STREAM_EVENTS[-1])
-    cut = text[: text.index(last) + 60]  # ends inside "created": ...
-    assert '"usage"' not in cut[cut.index(last[:60]) :]
+    start = text.rindex(last)
+    cut = text[: start + 60]  # the usage chunk ends inside its "object" value
+    assert '"usage"' not in cut[start:]
+    assert "prompt_tokens" not in cut
     result = extract_generations(cut)
     assert_consistent(result)
     assert result.ids == [p.CHAT_ID]
@@ -775,3 +777,76 @@ def test_no_generation_message_says_what_was_looked_for() -> None:
     message = str(info.value)
     for prefix in ("chatcmpl-", "resp_", "msg_"):
         assert prefix in message, f"{prefix!r} missing from: {message}"
+
+
+# --------------------------------------------------------------------------------------------
+# Additions: more multi-generation and truncation cases
+# --------------------------------------------------------------------------------------------
+
+
+def test_two_anthropic_streams_back_to_back_keep_their_own_usage() -> None:
+    # message_delta carries no id: it belongs to the message opened by the latest message_start.
+    second = copy.deepcopy(p.ANTH_STREAM_EVENTS)
+    second[0]["message"]["id"] = p.ANTH_BODY_ID
+    second[0]["message"]["usage"] = {"input_tokens": 12, "output_tokens": 1}
+    second[-2] = {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"output_tokens": 30},
+    }
+    result = extract_generations(p.ANTH_STREAM_SSE + p.sse(second, event_lines=True))
+    assert_consistent(result)
+    assert result.ids == [p.ANTH_ID, p.ANTH_BODY_ID]
+    assert_generation(result.generations[0], ANTH_STREAM_EXP)
+    assert_generation(
+        result.generations[1],
+        expect(
+            p.ANTH_BODY_ID,
+            ANTHROPIC,
+            True,
+            p.ANTH_MODEL,
+            {
+                "prompt_tokens": 12,
+                "completion_tokens": 30,
+                "total_tokens": 42,
+                "cache_read_input_tokens": None,
+                "cache_creation_input_tokens": None,
+            },
+            finish_reason="end_turn",
+        ),
+    )
+
+
+def test_responses_stream_ending_incomplete() -> None:
+    events = copy.deepcopy(p.RESP_STREAM_EVENTS)
+    events[-1]["type"] = "response.incomplete"
+    events[-1]["response"]["status"] = "incomplete"
+    events[-1]["response"]["incomplete_details"] = {"reason": "max_output_tokens"}
+    result = extract_generations(p.sse(events, event_lines=True))
+    assert result.ids == [p.RESP_ID]
+    assert result.status == "incomplete"
+    assert usage_of(result) == p.RESP_STREAM_EXPECTED_USAGE
+
+
+def test_usage_number_cut_at_the_end_is_not_reported() -> None:
+    # The capture ends in the middle of "completion_tokens":57 -> "5" must not be reported.
+    text = p.sse(p.CHAT_STREAM_EVENTS)
+    cut = text[: text.rindex('"completion_tokens":57') + len('"completion_tokens":5')]
+    result = extract_generations(cut)
+    assert result.ids == [p.CHAT_ID]
+    if result.usage is not None:
+        assert result.usage.completion_tokens is None
+        assert result.usage.total_tokens is None
+
+
+def test_structured_log_records_wrapping_request_and_response() -> None:
+    # Beyond the letter of the spec: a proxy log whose records wrap request and response objects.
+    records = [
+        {"ts": "2025-03-10T01:02:03Z", "request": p.CHAT_REQUEST_WITH_TOOL_HISTORY, "response": p.CHAT_BODY},
+        {"ts": "2025-03-10T01:02:09Z", "request": p.ANTHROPIC_REQUEST_WITH_TOOL_HISTORY, "response": p.ANTH_BODY},
+    ]
+    result = extract_generations(p.ndjson(records))
+    assert_consistent(result)
+    assert result.ids == [p.CHAT_BODY_ID, p.ANTH_BODY_ID]
+    assert_generation(result.generations[0], CHAT_BODY_EXP)
+    assert_generation(result.generations[1], ANTH_BODY_EXP)

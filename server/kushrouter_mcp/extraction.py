@@ -33,6 +33,11 @@ _TEXT_KEYS = frozenset(
         "system", "thinking", "refusal", "summary", "tool_calls", "function_call", "messages",
     }
 )  # fmt: skip
+# Keys under which logs and HTTP captures keep a raw body as a string.
+_BODY_KEYS = frozenset(
+    {"body", "response", "response_body", "responseBody", "raw", "raw_body", "raw_response", "payload",
+     "stream", "data", "result"}
+)  # fmt: skip
 # Anthropic stream events other than message_start/message_delta: nothing to record.
 _ANTHROPIC_EVENTS = frozenset(
     {"message_stop", "content_block_start", "content_block_delta", "content_block_stop", "ping", "error"}
@@ -303,26 +308,25 @@ def _visit_untyped(body: dict[str, Any], sink: _Collector) -> bool:
 
 
 def _walk(root: object, sink: _Collector, text_depth: int) -> None:
-    """Depth-first, in document order, without recursion (payloads may nest deeply)."""
+    """Depth-first, in document order, without recursion (payloads may nest deeply).
+
+    A string is read as a document of its own only where a captured body is kept
+    (an item of a top-level list, or a field named like `body`); anywhere else a
+    JSON-looking string is somebody's text, and ids quoted in text don't count.
+    """
     stack: list[tuple[object, bool]] = [(root, False)]
     while stack:
-        value, in_root_list = stack.pop()
+        value, holds_body = stack.pop()
         if isinstance(value, dict):
             if _visit_object(value, sink):
                 continue
-            children = [child for key, child in value.items() if key not in _TEXT_KEYS]
-            stack.extend((child, False) for child in reversed(children))
+            children = [(child, key in _BODY_KEYS) for key, child in value.items() if key not in _TEXT_KEYS]
+            stack.extend(reversed(children))
         elif isinstance(value, list):
             top = value is root
-            stack.extend((child, top) for child in reversed(value))
-        elif isinstance(value, str) and text_depth < _MAX_TEXT_DEPTH:
-            if in_root_list or _looks_like_document(value):
-                _read_text(value, sink, text_depth + 1)
-
-
-def _looks_like_document(text: str) -> bool:
-    start = text.lstrip()[:6]
-    return start.startswith(("{", "[", "data:", "event:"))
+            stack.extend((child, top or holds_body) for child in reversed(value))
+        elif isinstance(value, str) and holds_body and text_depth < _MAX_TEXT_DEPTH:
+            _read_text(value, sink, text_depth + 1)
 
 
 def _read_text(text: str, sink: _Collector, text_depth: int) -> None:
@@ -487,8 +491,16 @@ def _decode_string(body: str) -> str:
     return json.loads(f'"{body}"') if "\\" in body else body
 
 
+def _json_size(payload: object, limit: int) -> int:
+    """Characters of the payload's compact JSON form (C speed); estimated where it nests too deep."""
+    try:
+        return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
+    except (RecursionError, ValueError, TypeError):
+        return _approximate_size(payload, limit)
+
+
 def _approximate_size(payload: object, limit: int) -> int:
-    """Compact-JSON size of a structured payload, counted iteratively and only up to `limit`."""
+    """Compact-JSON size estimated iteratively, and only up to `limit`."""
     size = 0
     stack = [payload]
     while stack and size <= limit:
@@ -513,7 +525,7 @@ def extract_generations(
 
     Raises PayloadTooLarge over `max_chars`, NoGenerationIdFound when there is none.
     """
-    size = len(payload) if isinstance(payload, str) else _approximate_size(payload, max_chars)
+    size = len(payload) if isinstance(payload, str) else _json_size(payload, max_chars)
     if size > max_chars:
         raise PayloadTooLarge(
             f"The payload is over the {max_chars:,}-character limit (KUSHROUTER_MCP_MAX_PAYLOAD_CHARS). "

@@ -38,6 +38,28 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+__all__ = [
+    "ALICE_KEY",
+    "ANTHROPIC_ID",
+    "API_KEY_IDS",
+    "BOB_KEY",
+    "BOB_ONLY_ID",
+    "CHAT_ID",
+    "EXTRA_FIELDS_ID",
+    "KEY_OWNERS",
+    "RESPONSES_ACTION_ID",
+    "RESPONSES_ID",
+    "SAMPLE_PAYLOADS",
+    "SEED_RECORDS",
+    "WEIRD_ID",
+    "ReceivedRequest",
+    "RunningSandbox",
+    "SandboxState",
+    "create_app",
+    "run_sandbox",
+    "serve_forever",
+]
+
 # --- Keys -------------------------------------------------------------------------------------------
 
 ALICE_KEY: Final = "kr_sandbox_alice_3f9a1c7e5b2d"
@@ -437,6 +459,8 @@ async def _disconnected(receive: Receive) -> None:
 
 async def _pause(request: Request, seconds: float) -> None:
     """Sleep `seconds`, or less if the client hangs up: an abandoned request must not linger."""
+    if seconds <= 0:
+        return  # the common case stays off the cancel-scope machinery
     with anyio.move_on_after(seconds):
         await _disconnected(request.receive)
 
@@ -732,13 +756,13 @@ class RunningSandbox:
             lifespan="off",
             loop="asyncio",
             log_config=None,  # leave the process's logging configuration alone
-            timeout_graceful_shutdown=1,  # a pending sandbox-slow-999 must not hold up close()
+            timeout_graceful_shutdown=1,  # backstop: close() never waits long for a handler
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [self._socket]},
-            name="kushrouter-sandbox",
+            name=f"kushrouter-sandbox-{self.port}",
             daemon=True,
         )
         self._thread.start()
@@ -772,8 +796,10 @@ def run_sandbox(
 
 
 def _banner(sandbox: RunningSandbox) -> str:
+    owners = {api_key_id: owner for owner, api_key_id in API_KEY_IDS.items()}
     seeded = "\n".join(
-        f"  {gen_id}  {record['endpoint']}  ({record['apiKeyId']})" for gen_id, record in SEED_RECORDS.items()
+        f"  {gen_id}  {record['endpoint']}  (owner {owners[record['apiKeyId']]})"
+        for gen_id, record in SEED_RECORDS.items()
     )
     codes = " ".join(str(code) for code in _ERROR_MESSAGES)
     return f"""KUSHROUTER_BASE_URL={sandbox.base_url}
@@ -815,6 +841,7 @@ def serve_forever(host: str, port: int, latency_seconds: float = 0.0) -> int:
     """Serve in the foreground until SIGINT/SIGTERM (CLI `kushrouter-mcp sandbox`); returns 0.
 
     The first two stdout lines are `KUSHROUTER_BASE_URL=...` and `KUSHROUTER_API_KEY=...`.
+    Call it from the main thread (it installs signal handlers); a non-loopback host raises ValueError.
     """
     state = SandboxState()
     state.latency_seconds = latency_seconds
@@ -823,26 +850,3 @@ def serve_forever(host: str, port: int, latency_seconds: float = 0.0) -> int:
         print(_banner(sandbox), flush=True)
         stop.wait()
     return 0
-
-
-__all__ = [
-    "ALICE_KEY",
-    "ANTHROPIC_ID",
-    "API_KEY_IDS",
-    "BOB_KEY",
-    "BOB_ONLY_ID",
-    "CHAT_ID",
-    "EXTRA_FIELDS_ID",
-    "KEY_OWNERS",
-    "RESPONSES_ACTION_ID",
-    "RESPONSES_ID",
-    "SAMPLE_PAYLOADS",
-    "SEED_RECORDS",
-    "WEIRD_ID",
-    "ReceivedRequest",
-    "RunningSandbox",
-    "SandboxState",
-    "create_app",
-    "run_sandbox",
-    "serve_forever",
-]

@@ -1,0 +1,273 @@
+"""The API client against the sandbox over real TCP: records, every failure kind, retries, time budget."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from email.utils import format_datetime
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from kushrouter_mcp.api import GenerationsApi, LookupFailed, new_http_client
+from kushrouter_mcp.config import ApiKey, Settings
+from kushrouter_mcp.sandbox import (
+    ALICE_KEY,
+    ANTHROPIC_ID,
+    BOB_KEY,
+    BOB_ONLY_ID,
+    CHAT_ID,
+    EXTRA_FIELDS_ID,
+    RESPONSES_ACTION_ID,
+    SEED_RECORDS,
+    WEIRD_ID,
+    RunningSandbox,
+)
+
+pytestmark = pytest.mark.anyio
+
+ApiFactory = Callable[..., GenerationsApi]
+
+
+class RecordedSleep:
+    """Stands in for anyio.sleep so retry tests assert the waits without spending them."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+async def make_api(sandbox: RunningSandbox) -> AsyncIterator[ApiFactory]:
+    clients = []
+
+    def make(base_url: str | None = None, key: str | None = ALICE_KEY, **settings: object) -> GenerationsApi:
+        config = Settings(api_key=ApiKey(key) if key else None, base_url=base_url or sandbox.base_url, **settings)  # type: ignore[arg-type]
+        http = new_http_client(config)
+        clients.append(http)
+        return GenerationsApi(config, http)
+
+    yield make
+    for http in clients:
+        await http.aclose()
+
+
+def api_with_sleep(
+    sandbox: RunningSandbox, sleep: RecordedSleep, key: str = ALICE_KEY, **kw: object
+) -> tuple[GenerationsApi, httpx.AsyncClient]:
+    config = Settings(api_key=ApiKey(key), base_url=sandbox.base_url, **kw)  # type: ignore[arg-type]
+    http = new_http_client(config)
+    return GenerationsApi(config, http, sleep=sleep, jitter=lambda: 1.0), http
+
+
+@pytest.mark.parametrize("generation_id", [CHAT_ID, ANTHROPIC_ID, RESPONSES_ACTION_ID, WEIRD_ID])
+async def test_returns_the_record_as_seeded(make_api: ApiFactory, generation_id: str) -> None:
+    record = await make_api().get_generation(generation_id)
+    assert record == SEED_RECORDS[generation_id]
+
+
+async def test_fields_the_api_adds_later_pass_through(make_api: ApiFactory) -> None:
+    record = await make_api().get_generation(EXTRA_FIELDS_ID)
+    seeded = SEED_RECORDS[EXTRA_FIELDS_ID]
+    assert record["cost"] == seeded["cost"]
+    assert record["provider"] == seeded["provider"]
+    assert record["latency_ms"] == seeded["latency_ms"]
+
+
+async def test_id_is_one_encoded_query_parameter(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
+    await make_api().get_generation(WEIRD_ID)
+    (request,) = sandbox.state.requests
+    assert request.query == [("id", WEIRD_ID)]
+    assert "&b=" not in request.raw_query and "#" not in request.raw_query
+    assert request.key_owner == "alice"
+
+
+async def test_uses_the_bearer_key_of_the_call(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
+    record = await make_api(key=BOB_KEY).get_generation(BOB_ONLY_ID)
+    assert record["id"] == BOB_ONLY_ID
+    assert [r.key_owner for r in sandbox.state.requests] == ["bob"]
+
+
+async def test_no_key_explains_how_to_set_it(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
+    with pytest.raises(LookupFailed) as caught:
+        await make_api(key=None).get_generation(CHAT_ID)
+    assert caught.value.kind == "no_key"
+    assert "KUSHROUTER_API_KEY" in caught.value.message
+    assert sandbox.state.requests == []
+
+
+@pytest.mark.parametrize(
+    ("generation_id", "key", "kind", "status", "words"),
+    [
+        (CHAT_ID, "kr_live_wrong_key_123", "unauthorized", 401, "KUSHROUTER_API_KEY"),
+        ("sandbox-status-401", ALICE_KEY, "unauthorized", 401, "KUSHROUTER_API_KEY"),
+        ("sandbox-status-403", ALICE_KEY, "forbidden", 403, "created"),
+        ("sandbox-status-400", ALICE_KEY, "rejected", 400, "400"),
+        ("sandbox-status-402", ALICE_KEY, "rejected", 402, "credit"),
+        ("sandbox-status-413", ALICE_KEY, "rejected", 413, "413"),
+        (BOB_ONLY_ID, ALICE_KEY, "not_found", 404, "only the API key that created"),
+        ("chatcmpl-unknown-123", ALICE_KEY, "not_found", 404, "7 days"),
+    ],
+)
+async def test_non_retryable_failures_answer_at_once(
+    make_api: ApiFactory, sandbox: RunningSandbox, generation_id: str, key: str, kind: str, status: int, words: str
+) -> None:
+    with pytest.raises(LookupFailed) as caught:
+        await make_api(key=key).get_generation(generation_id)
+    failure = caught.value
+    assert (failure.kind, failure.status) == (kind, status)
+    assert words in failure.message
+    assert failure.request_id and failure.request_id in failure.message
+    assert len(sandbox.state.requests) == 1, "must not retry"
+
+
+async def test_not_found_names_the_id_and_the_wait(make_api: ApiFactory) -> None:
+    with pytest.raises(LookupFailed) as caught:
+        await make_api().get_generation("chatcmpl-unknown-123")
+    assert "chatcmpl-unknown-123" in caught.value.message
+    assert "few seconds" in caught.value.message
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_server_errors_are_retried_with_backoff(sandbox: RunningSandbox, status: int) -> None:
+    sleep = RecordedSleep()
+    api, http = api_with_sleep(sandbox, sleep)
+    sandbox.state.add_fault(status, times=2)
+    async with http:
+        record = await api.get_generation(CHAT_ID)
+    assert record["id"] == CHAT_ID
+    assert len(sandbox.state.requests) == 3
+    assert len(sleep.waits) == 2 and sleep.waits[1] > sleep.waits[0] > 0
+
+
+async def test_server_errors_give_up_after_the_retry_budget(sandbox: RunningSandbox) -> None:
+    sleep = RecordedSleep()
+    api, http = api_with_sleep(sandbox, sleep, max_retries=2)
+    async with http:
+        with pytest.raises(LookupFailed) as caught:
+            await api.get_generation("sandbox-status-503")
+    assert caught.value.kind == "upstream_error" and caught.value.status == 503
+    assert "3 attempts" in caught.value.message
+    assert len(sandbox.state.requests) == 3
+
+
+async def test_backoff_is_capped(sandbox: RunningSandbox) -> None:
+    sleep = RecordedSleep()
+    api, http = api_with_sleep(sandbox, sleep, max_retries=10, timeout_seconds=600)
+    async with http:
+        with pytest.raises(LookupFailed):
+            await api.get_generation("sandbox-status-500")
+    assert max(sleep.waits) <= 8.0
+    assert len(sleep.waits) == 10
+
+
+@pytest.mark.parametrize("retry_after", ["2", "HTTP-DATE"])
+async def test_rate_limit_honours_retry_after(sandbox: RunningSandbox, retry_after: str) -> None:
+    if retry_after == "HTTP-DATE":
+        retry_after = format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
+    sleep = RecordedSleep()
+    api, http = api_with_sleep(sandbox, sleep)
+    sandbox.state.add_fault(429, times=1, retry_after=retry_after)
+    async with http:
+        record = await api.get_generation(CHAT_ID)
+    assert record["id"] == CHAT_ID
+    (wait,) = sleep.waits
+    assert 1.0 <= wait <= 3.0
+
+
+async def test_rate_limit_with_real_wait(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
+    sandbox.state.add_fault(429, times=1, retry_after="1")
+    started = time.monotonic()
+    record = await make_api().get_generation(ANTHROPIC_ID)
+    assert record["id"] == ANTHROPIC_ID
+    assert time.monotonic() - started >= 0.9
+
+
+async def test_rate_limit_longer_than_the_budget_is_not_waited(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
+    sandbox.state.add_fault(429, times=5, retry_after="120")
+    started = time.monotonic()
+    with pytest.raises(LookupFailed) as caught:
+        await make_api(timeout_seconds=5).get_generation(CHAT_ID)
+    assert time.monotonic() - started < 2
+    assert caught.value.kind == "rate_limited"
+    assert "120 s" in caught.value.message and "KUSHROUTER_TIMEOUT" in caught.value.message
+
+
+async def test_a_hanging_upstream_is_bounded_by_the_budget(make_api: ApiFactory) -> None:
+    started = time.monotonic()
+    with pytest.raises(LookupFailed) as caught:
+        await make_api(timeout_seconds=1.5).get_generation("sandbox-slow-30")
+    elapsed = time.monotonic() - started
+    assert caught.value.kind == "timeout"
+    assert "1.5 s" in caught.value.message
+    assert elapsed < 3
+
+
+async def test_connection_refused_is_unreachable(make_api: ApiFactory) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sleep = RecordedSleep()
+    config = Settings(api_key=ApiKey(ALICE_KEY), base_url=f"http://127.0.0.1:{port}", max_retries=2)
+    async with new_http_client(config) as http:
+        with pytest.raises(LookupFailed) as caught:
+            await GenerationsApi(config, http, sleep=sleep).get_generation(CHAT_ID)
+    assert caught.value.kind == "unreachable"
+    assert "KUSHROUTER_BASE_URL" in caught.value.message
+    assert len(sleep.waits) == 2, "connection errors are retried"
+
+
+async def test_connection_reset_is_retried_then_reported(sandbox: RunningSandbox) -> None:
+    sleep = RecordedSleep()
+    api, http = api_with_sleep(sandbox, sleep, max_retries=1)
+    async with http:
+        with pytest.raises(LookupFailed) as caught:
+            await api.get_generation("sandbox-reset")
+    assert caught.value.kind in ("unreachable", "timeout")
+    assert len(sandbox.state.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("generation_id", "detail"),
+    [
+        ("sandbox-malformed-json", "not JSON"),
+        ("sandbox-html", "text/html"),
+        ("sandbox-wrong-shape", "no generation object"),
+        ("sandbox-success-false", "success is False"),
+    ],
+)
+async def test_a_200_of_the_wrong_shape_is_reported(make_api: ApiFactory, generation_id: str, detail: str) -> None:
+    with pytest.raises(LookupFailed) as caught:
+        await make_api().get_generation(generation_id)
+    assert caught.value.kind == "bad_response"
+    assert detail in caught.value.message
+    assert "KUSHROUTER_BASE_URL" in caught.value.message
+
+
+async def test_a_record_without_id_is_the_wrong_shape(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
+    sandbox.state.add_fault(200, body=b'{"success": true, "generation": {"model": "x"}}')
+    with pytest.raises(LookupFailed) as caught:
+        await make_api().get_generation(CHAT_ID)
+    assert "generation.id" in caught.value.message
+
+
+async def test_a_redirect_loop_is_reported(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
+    with pytest.raises(LookupFailed) as caught:
+        await make_api().get_generation("sandbox-redirect-loop")
+    assert caught.value.kind == "bad_response"
+    assert "redirect" in caught.value.message
+
+
+async def test_the_singular_alias_redirect_is_followed(sandbox: RunningSandbox) -> None:
+    # A base URL that ends up on the alias still works: the 307 is followed on the same origin.
+    config = Settings(api_key=ApiKey(ALICE_KEY), base_url=sandbox.base_url)
+    async with new_http_client(config) as http:
+        response = await http.get(
+            "/api/v1/generation", params={"id": CHAT_ID}, headers={"Authorization": f"Bearer {ALICE_KEY}"}
+        )
+    assert response.status_code == 200
+    assert response.json()["generation"]["id"] == CHAT_ID
