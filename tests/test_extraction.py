@@ -843,7 +843,11 @@ def test_structured_log_records_wrapping_request_and_response() -> None:
     # Beyond the letter of the spec: a proxy log whose records wrap request and response objects.
     records = [
         {"ts": "2025-03-10T01:02:03Z", "request": p.CHAT_REQUEST_WITH_TOOL_HISTORY, "response": p.CHAT_BODY},
-        {"ts": "2025-03-10T01:02:09Z", "request": p.ANTHROPIC_REQUEST_WITH_TOOL_HISTORY, "response": p.ANTH_BODY},
+        {
+            "ts": "2025-03-10T01:02:09Z",
+            "request": p.ANTHROPIC_REQUEST_WITH_TOOL_HISTORY,
+            "response": p.ANTH_BODY,
+        },
     ]
     result = extract_generations(p.ndjson(records))
     assert_consistent(result)

@@ -118,7 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sandbox":
             from .sandbox import serve_forever
 
-            return serve_forever(args.sandbox_host, args.sandbox_port, args.latency_ms / 1000)
+            try:
+                return serve_forever(args.sandbox_host, args.sandbox_port, args.latency_ms / 1000)
+            except (ValueError, OSError) as error:  # a non-loopback host, a port in use
+                raise ConfigError(f"sandbox: {error}") from None
         return _serve(args)
     except ConfigError as error:
         print(f"kushrouter-mcp: error: {error}", file=sys.stderr)

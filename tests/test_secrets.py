@@ -1,0 +1,96 @@
+"""The API key never shows: not in tool output, not in logs, not in exception text — on every error path."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from conftest import LEAK_CANARY, server_env
+from kushrouter_mcp.config import ApiKey, Settings
+from kushrouter_mcp.sandbox import CHAT_ID, KEY_OWNERS, RunningSandbox
+
+pytestmark = pytest.mark.anyio
+
+# Every failure the lookup can meet, by the sandbox's magic ids.
+ERROR_IDS = [
+    "chatcmpl-missing-404", "sandbox-status-400", "sandbox-status-401", "sandbox-status-402", "sandbox-status-403",
+    "sandbox-status-413", "sandbox-status-429", "sandbox-status-500", "sandbox-status-503", "sandbox-malformed-json",
+    "sandbox-wrong-shape", "sandbox-success-false", "sandbox-html", "sandbox-redirect-loop", "sandbox-reset",
+    "sandbox-slow-5", "bad id", "",
+]  # fmt: skip
+
+
+def assert_clean(text: str) -> None:
+    assert LEAK_CANARY not in text
+    assert LEAK_CANARY[8:] not in text  # nor the key without its prefix
+
+
+def test_the_key_does_not_show_in_settings_repr() -> None:
+    settings = Settings(api_key=ApiKey(LEAK_CANARY))
+    assert_clean(repr(settings))
+    assert_clean(str(settings.api_key))
+
+
+async def test_no_error_path_leaks_the_key_over_stdio(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(KEY_OWNERS, LEAK_CANARY, "alice")  # the sandbox accepts the canary as alice's key
+    # An upstream that echoes the key back in its error body must not get it into our answer either.
+    sandbox.state.add_fault(400, body=json.dumps({"error": f"bad key {LEAK_CANARY}"}).encode())
+    env = server_env(
+        sandbox.base_url, api_key=LEAK_CANARY, KUSHROUTER_MCP_LOG_LEVEL="DEBUG", KUSHROUTER_TIMEOUT="2",
+        KUSHROUTER_MAX_RETRIES="1",
+    )  # fmt: skip
+    params = StdioServerParameters(command=sys.executable, args=["-m", "kushrouter_mcp"], env=env)
+    outputs: list[str] = []
+    stderr = tmp_path / "stderr.log"
+    with stderr.open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            echoed = await client.call_tool("get_generation", {"id": CHAT_ID})
+            assert echoed.is_error and "[redacted]" in echoed.content[0].text
+            outputs.append(echoed.model_dump_json())
+            for generation_id in ERROR_IDS:
+                result = await client.call_tool("get_generation", {"id": generation_id})
+                assert result.is_error, generation_id
+                outputs.append(result.model_dump_json())
+            ok = await client.call_tool("get_generation", {"id": CHAT_ID})
+            assert not ok.is_error
+            outputs.append(ok.model_dump_json())
+    logs = stderr.read_text()
+    assert "GET generation" in logs, "the test must have seen real log lines"
+    for text in [*outputs, logs]:
+        assert_clean(text)
+
+
+async def test_unreachable_upstream_does_not_leak_the_key(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = server_env(f"http://127.0.0.1:{port}", api_key=LEAK_CANARY, KUSHROUTER_MCP_LOG_LEVEL="DEBUG",
+                     KUSHROUTER_MAX_RETRIES="1")  # fmt: skip
+    params = StdioServerParameters(command=sys.executable, args=["-m", "kushrouter_mcp"], env=env)
+    stderr = tmp_path / "stderr.log"
+    with stderr.open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            result = await client.call_tool("get_generation", {"id": CHAT_ID})
+    assert result.is_error and "Could not reach KushRouter" in result.content[0].text
+    assert_clean(result.model_dump_json())
+    assert_clean(stderr.read_text())
+
+
+def test_the_cli_never_prints_the_key(tmp_path: Path) -> None:
+    import subprocess
+
+    for args in (["--help"], ["--version"], ["--transport", "http", "--host", "0.0.0.0"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "kushrouter_mcp", *args],
+            env=server_env("http://127.0.0.1:9", api_key=LEAK_CANARY, KUSHROUTER_TIMEOUT="bad"),
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert_clean(done.stdout + done.stderr)
