@@ -74,7 +74,16 @@ def http_server_factory(tmp_path: Path) -> Iterator[object]:
         log = tmp_path / f"http-server-{port}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                [sys.executable, "-m", "kushrouter_mcp", "--transport", "http", "--port", str(port), *extra_args],
+                [
+                    sys.executable,
+                    "-m",
+                    "kushrouter_mcp",
+                    "--transport",
+                    "http",
+                    "--port",
+                    str(port),
+                    *extra_args,
+                ],
                 env=env,
                 stdout=sink,
                 stderr=subprocess.STDOUT,

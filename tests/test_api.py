@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import httpx
 import pytest
@@ -46,7 +46,11 @@ async def make_api(sandbox: RunningSandbox) -> AsyncIterator[ApiFactory]:
     clients = []
 
     def make(base_url: str | None = None, key: str | None = ALICE_KEY, **settings: object) -> GenerationsApi:
-        config = Settings(api_key=ApiKey(key) if key else None, base_url=base_url or sandbox.base_url, **settings)  # type: ignore[arg-type]
+        config = Settings(
+            api_key=ApiKey(key) if key else None,
+            base_url=base_url or sandbox.base_url,
+            **settings,  # type: ignore[arg-type]
+        )
         http = new_http_client(config)
         clients.append(http)
         return GenerationsApi(config, http)
@@ -114,7 +118,13 @@ async def test_no_key_explains_how_to_set_it(make_api: ApiFactory, sandbox: Runn
     ],
 )
 async def test_non_retryable_failures_answer_at_once(
-    make_api: ApiFactory, sandbox: RunningSandbox, generation_id: str, key: str, kind: str, status: int, words: str
+    make_api: ApiFactory,
+    sandbox: RunningSandbox,
+    generation_id: str,
+    key: str,
+    kind: str,
+    status: int,
+    words: str,
 ) -> None:
     with pytest.raises(LookupFailed) as caught:
         await make_api(key=key).get_generation(generation_id)
@@ -187,7 +197,9 @@ async def test_rate_limit_with_real_wait(make_api: ApiFactory, sandbox: RunningS
     assert time.monotonic() - started >= 0.9
 
 
-async def test_rate_limit_longer_than_the_budget_is_not_waited(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
+async def test_rate_limit_longer_than_the_budget_is_not_waited(
+    make_api: ApiFactory, sandbox: RunningSandbox
+) -> None:
     sandbox.state.add_fault(429, times=5, retry_after="120")
     started = time.monotonic()
     with pytest.raises(LookupFailed) as caught:
@@ -240,7 +252,9 @@ async def test_connection_reset_is_retried_then_reported(sandbox: RunningSandbox
         ("sandbox-success-false", "success is False"),
     ],
 )
-async def test_a_200_of_the_wrong_shape_is_reported(make_api: ApiFactory, generation_id: str, detail: str) -> None:
+async def test_a_200_of_the_wrong_shape_is_reported(
+    make_api: ApiFactory, generation_id: str, detail: str
+) -> None:
     with pytest.raises(LookupFailed) as caught:
         await make_api().get_generation(generation_id)
     assert caught.value.kind == "bad_response"

@@ -75,7 +75,9 @@ def test_sandbox_command_prints_settings_and_serves() -> None:
         assert key_line == f"KUSHROUTER_API_KEY={ALICE_KEY}"
         base_url = base_line.split("=", 1)[1]
         response = httpx.get(
-            f"{base_url}/api/v1/generations", params={"id": CHAT_ID}, headers={"Authorization": f"Bearer {ALICE_KEY}"}
+            f"{base_url}/api/v1/generations",
+            params={"id": CHAT_ID},
+            headers={"Authorization": f"Bearer {ALICE_KEY}"},
         )
         assert response.json()["generation"]["id"] == CHAT_ID
     finally:

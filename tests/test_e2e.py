@@ -27,7 +27,9 @@ async def exercise(client: Client) -> None:
     """What every transport must do: list both tools, extract, look up, and fail politely."""
     names = {tool.name for tool in (await client.list_tools()).tools}
     assert names == {"get_generation", "extract_generation_id"}
-    extracted = await client.call_tool("extract_generation_id", {"payload": SAMPLE_PAYLOADS["anthropic.messages"]})
+    extracted = await client.call_tool(
+        "extract_generation_id", {"payload": SAMPLE_PAYLOADS["anthropic.messages"]}
+    )
     assert not extracted.is_error
     assert extracted.structured_content["id"] == ANTHROPIC_ID
     looked_up = await client.call_tool("get_generation", {"id": ANTHROPIC_ID})
@@ -113,7 +115,8 @@ async def test_http_rejects_foreign_origin_and_oversized_bodies(
         rebound = await http.post(url, json=ping, headers={**headers, "Host": "evil.example:80"})
         assert rebound.status_code == 421
         big = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-               "params": {"name": "extract_generation_id", "arguments": {"payload": "x" * 70_000}}}  # fmt: skip
+               "params": {"name": "extract_generation_id",
+                          "arguments": {"payload": "x" * 70_000}}}  # fmt: skip
         too_big = await http.post(url, json=big, headers=headers)
         assert too_big.status_code == 413
         assert "too large" in too_big.text.lower()
@@ -122,9 +125,14 @@ async def test_http_rejects_foreign_origin_and_oversized_bodies(
         assert not result.is_error
 
 
-async def test_http_takes_an_8_mib_payload_by_default(sandbox: RunningSandbox, http_server_factory: StartHttp) -> None:
+async def test_http_takes_an_8_mib_payload_by_default(
+    sandbox: RunningSandbox, http_server_factory: StartHttp
+) -> None:
     url, _ = http_server_factory(server_env(sandbox.base_url))
-    chunk = '{"id":"chatcmpl-huge-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"abc"}}]}'
+    chunk = (
+        '{"id":"chatcmpl-huge-1","object":"chat.completion.chunk",'
+        '"choices":[{"index":0,"delta":{"content":"abc"}}]}'
+    )
     payload = "".join(f"data: {chunk}\n\n" for _ in range(80_000))
     assert len(payload) > 8 * 1024 * 1024
     async with Client(url) as client:

@@ -854,3 +854,13 @@ def test_structured_log_records_wrapping_request_and_response() -> None:
     assert result.ids == [p.CHAT_BODY_ID, p.ANTH_BODY_ID]
     assert_generation(result.generations[0], CHAT_BODY_EXP)
     assert_generation(result.generations[1], ANTH_BODY_EXP)
+
+
+def test_empty_id_placeholder_chunk_with_chunk_object_is_skipped() -> None:
+    # Some OpenAI-compatible backends open the stream with a typed chunk whose id is still "".
+    placeholder = p.chat_chunk("", {"role": "assistant", "content": ""})
+    events = [placeholder, *p.CHAT_STREAM_EVENTS, p.chat_chunk("", {}, "stop")]
+    result = extract_generations(p.sse(events, done=True))
+    assert_consistent(result)
+    assert result.ids == [p.CHAT_ID]
+    assert_generation(result, CHAT_STREAM_EXP)

@@ -19,10 +19,11 @@ pytestmark = pytest.mark.anyio
 
 # Every failure the lookup can meet, by the sandbox's magic ids.
 ERROR_IDS = [
-    "chatcmpl-missing-404", "sandbox-status-400", "sandbox-status-401", "sandbox-status-402", "sandbox-status-403",
-    "sandbox-status-413", "sandbox-status-429", "sandbox-status-500", "sandbox-status-503", "sandbox-malformed-json",
-    "sandbox-wrong-shape", "sandbox-success-false", "sandbox-html", "sandbox-redirect-loop", "sandbox-reset",
-    "sandbox-slow-5", "bad id", "",
+    "chatcmpl-missing-404",
+    "sandbox-status-400", "sandbox-status-401", "sandbox-status-402", "sandbox-status-403",
+    "sandbox-status-413", "sandbox-status-429", "sandbox-status-500", "sandbox-status-503",
+    "sandbox-malformed-json", "sandbox-wrong-shape", "sandbox-success-false", "sandbox-html",
+    "sandbox-redirect-loop", "sandbox-reset", "sandbox-slow-5", "bad id", "",
 ]  # fmt: skip
 
 

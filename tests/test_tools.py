@@ -44,7 +44,9 @@ async def test_lists_both_tools_with_schemas_and_annotations(client: Client) -> 
     assert "pattern" in id_schema and lookup.input_schema["required"] == ["id"]
     payload_types = {option["type"] for option in extract.input_schema["properties"]["payload"]["anyOf"]}
     assert payload_types == {"string", "object", "array"}
-    assert {"id", "usage", "endpoint", "model", "finish_reason", "status"} <= set(lookup.output_schema["properties"])
+    assert {"id", "usage", "endpoint", "model", "finish_reason", "status"} <= set(
+        lookup.output_schema["properties"]
+    )
     assert lookup.output_schema.get("additionalProperties") is True
     assert {"id", "endpoint", "ids", "stream", "usage"} <= set(extract.output_schema["properties"])
     for tool in (lookup, extract):
@@ -115,7 +117,9 @@ async def test_missing_key_is_an_is_error_that_names_the_variable(sandbox: Runni
 
 
 @pytest.mark.parametrize(("endpoint", "expected_id"), [
-    ("openai.chat.completions", CHAT_ID), ("openai.responses", RESPONSES_ID), ("anthropic.messages", ANTHROPIC_ID),
+    ("openai.chat.completions", CHAT_ID),
+    ("openai.responses", RESPONSES_ID),
+    ("anthropic.messages", ANTHROPIC_ID),
 ])  # fmt: skip
 async def test_extract_then_lookup_agree_on_usage(client: Client, endpoint: str, expected_id: str) -> None:
     extracted = await client.call_tool("extract_generation_id", {"payload": SAMPLE_PAYLOADS[endpoint]})
@@ -140,7 +144,9 @@ async def test_extract_accepts_parsed_json(client: Client) -> None:
 
 
 async def test_extract_without_an_id_says_what_it_looked_for(client: Client) -> None:
-    result = await client.call_tool("extract_generation_id", {"payload": "just some prose, call_abc toolu_01"})
+    result = await client.call_tool(
+        "extract_generation_id", {"payload": "just some prose, call_abc toolu_01"}
+    )
     assert result.is_error
     for words in ("chatcmpl-", "resp_", "msg_"):
         assert words in text_of(result)
@@ -157,10 +163,15 @@ async def test_extract_over_the_limit_is_a_clear_error_and_serving_goes_on(sandb
 
 
 async def test_extract_reads_an_8_mib_stream(client: Client) -> None:
-    chunk = '{"id":"chatcmpl-big-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"%s"}}]}'
+    chunk = (
+        '{"id":"chatcmpl-big-1","object":"chat.completion.chunk",'
+        '"choices":[{"index":0,"delta":{"content":"%s"}}]}'
+    )
     events = [f"data: {chunk % ('word ' * 20)}\n\n"] * 60_000
-    events.append('data: {"id":"chatcmpl-big-1","object":"chat.completion.chunk","choices":[],'
-                  '"usage":{"prompt_tokens":7,"completion_tokens":9,"total_tokens":16}}\n\ndata: [DONE]\n\n')
+    events.append(
+        'data: {"id":"chatcmpl-big-1","object":"chat.completion.chunk","choices":[],'
+        '"usage":{"prompt_tokens":7,"completion_tokens":9,"total_tokens":16}}\n\ndata: [DONE]\n\n'
+    )
     payload = "".join(events)
     assert len(payload) > 8 * 1024 * 1024
     result = await client.call_tool("extract_generation_id", {"payload": payload})

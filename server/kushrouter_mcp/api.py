@@ -113,8 +113,8 @@ class GenerationsApi:
             delay = wait if wait is not None else self._backoff(attempt)
             if time.monotonic() + delay >= deadline:
                 failure.message += (
-                    f" Not retried: waiting {delay:.1f} s would pass the {self._settings.timeout_seconds:g} s "
-                    "budget (KUSHROUTER_TIMEOUT)."
+                    f" Not retried: waiting {delay:.1f} s would pass the "
+                    f"{self._settings.timeout_seconds:g} s budget (KUSHROUTER_TIMEOUT)."
                 )
                 raise failure
             logger.info("retrying lookup in %.2f s after %s (attempt %d)", delay, failure.kind, attempt)
@@ -123,7 +123,7 @@ class GenerationsApi:
     def _backoff(self, attempt: int) -> float:
         # Capped exponential backoff with full jitter, as the API's guide asks.
         ceiling = min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
-        return ceiling * (0.5 + self._jitter() / 2)
+        return float(ceiling * (0.5 + self._jitter() / 2))
 
     async def _attempt(self, generation_id: str, key: ApiKey) -> dict[str, Any]:
         try:
@@ -141,7 +141,8 @@ class GenerationsApi:
         except httpx.TimeoutException as error:
             raise _Retryable(
                 LookupFailed(
-                    "timeout", f"KushRouter did not answer in time ({type(error).__name__}). Try again shortly."
+                    "timeout",
+                    f"KushRouter did not answer in time ({type(error).__name__}). Try again shortly.",
                 )
             ) from None
         except httpx.TransportError as error:
@@ -214,7 +215,10 @@ def _failure_for(response: httpx.Response, generation_id: str, request_id: str |
 
 
 _ADVICE: dict[int, tuple[str, str]] = {
-    400: ("rejected", "KushRouter rejected the lookup as malformed (400). Check that the id is a generation id."),
+    400: (
+        "rejected",
+        "KushRouter rejected the lookup as malformed (400). Check that the id is a generation id.",
+    ),
     401: (
         "unauthorized",
         "KushRouter rejected the API key (401): it is missing, mistyped, revoked or expired. Check "
@@ -268,7 +272,7 @@ def _bad_shape(detail: str, request_id: str | None) -> LookupFailed:
     return LookupFailed(
         "bad_response",
         _with_request_id(
-            "KushRouter answered 200 but not with the documented body {\"success\": true, \"generation\": "
+            'KushRouter answered 200 but not with the documented body {"success": true, "generation": '
             f"{{...}}}}: {detail}. A proxy or captive portal may stand in front of KUSHROUTER_BASE_URL; "
             "check it, and try again later.",
             request_id,
@@ -288,7 +292,9 @@ def _record_from(response: httpx.Response, request_id: str | None) -> dict[str, 
         raise _bad_shape(f"the body is a JSON {type(body).__name__}, not an object", request_id)
     if body.get("success") is not True:
         said = body.get("error")
-        detail = f'success is {body.get("success")!r}' + (f' with error "{said}"' if isinstance(said, str) else "")
+        detail = f"success is {body.get('success')!r}" + (
+            f' with error "{said}"' if isinstance(said, str) else ""
+        )
         raise _bad_shape(detail[:300], request_id)
     generation = body.get("generation")
     if not isinstance(generation, dict):

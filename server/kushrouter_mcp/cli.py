@@ -30,7 +30,9 @@ environment:
 
 
 def _environment_help() -> str:
-    return "\n".join(f"  {name:<34}{meaning} Default: {default}." for name, (default, meaning) in ENVIRONMENT.items())
+    return "\n".join(
+        f"  {name:<34}{meaning} Default: {default}." for name, (default, meaning) in ENVIRONMENT.items()
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTTP: largest request body; larger ones get 413 "
         "(default KUSHROUTER_MCP_MAX_BODY_BYTES or 33554432 = 32 MiB)",
     )
-    parser.add_argument("--log-level", help="log level on stderr (default KUSHROUTER_MCP_LOG_LEVEL or WARNING)")
+    parser.add_argument(
+        "--log-level", help="log level on stderr (default KUSHROUTER_MCP_LOG_LEVEL or WARNING)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="{demo,sandbox}")
     commands.add_parser(
         "demo",
@@ -70,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         "records and on-demand faults, and print the settings to point this server at it.",
     )
     sandbox.add_argument("--host", dest="sandbox_host", default="127.0.0.1", help="loopback address to bind")
-    sandbox.add_argument("--port", dest="sandbox_port", type=int, default=8787, help="port (0 = any free port)")
+    sandbox.add_argument(
+        "--port", dest="sandbox_port", type=int, default=8787, help="port (0 = any free port)"
+    )
     sandbox.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every lookup")
     return parser
 

@@ -21,8 +21,14 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # name -> (default shown in docs and --help, meaning)
 ENVIRONMENT: dict[str, tuple[str, str]] = {
-    "KUSHROUTER_API_KEY": ("(none)", "KushRouter API key (kr_…) used by get_generation. Not needed for extraction."),
-    "KUSHROUTER_BASE_URL": (DEFAULT_BASE_URL, "KushRouter API base URL (point it at the sandbox to work offline)."),
+    "KUSHROUTER_API_KEY": (
+        "(none)",
+        "KushRouter API key (kr_…) used by get_generation. Not needed for extraction.",
+    ),
+    "KUSHROUTER_BASE_URL": (
+        DEFAULT_BASE_URL,
+        "KushRouter API base URL (point it at the sandbox to work offline).",
+    ),
     "KUSHROUTER_TIMEOUT": (
         f"{DEFAULT_TIMEOUT_SECONDS:g}",
         "Seconds one lookup may take in all, retries and waits included.",
@@ -86,7 +92,9 @@ class Settings:
             max_payload_chars=_number(
                 env, "KUSHROUTER_MCP_MAX_PAYLOAD_CHARS", int, DEFAULT_MAX_PAYLOAD_CHARS, 1, 2**31
             ),
-            max_body_bytes=_number(env, "KUSHROUTER_MCP_MAX_BODY_BYTES", int, DEFAULT_MAX_BODY_BYTES, 1024, 2**31),
+            max_body_bytes=_number(
+                env, "KUSHROUTER_MCP_MAX_BODY_BYTES", int, DEFAULT_MAX_BODY_BYTES, 1024, 2**31
+            ),
             log_level=_log_level(env.get("KUSHROUTER_MCP_LOG_LEVEL", "WARNING")),
         )
 

@@ -20,12 +20,17 @@ _COLUMNS = ("endpoint", "generation id", "model", "payload usage", "billed usage
 def _tokens(usage: dict[str, Any] | None) -> str:
     if not usage:
         return "-"
-    return "/".join(str(usage.get(name, "-")) for name in ("prompt_tokens", "completion_tokens", "total_tokens"))
+    return "/".join(
+        str(usage.get(name, "-")) for name in ("prompt_tokens", "completion_tokens", "total_tokens")
+    )
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(row[i]) for row in [_COLUMNS, *rows]) for i in range(len(_COLUMNS))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in [_COLUMNS, *rows]]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [_COLUMNS, *rows]
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -36,6 +41,7 @@ def _short(text: str, limit: int = 32) -> str:
 
 async def _drive(base_url: str) -> int:
     from mcp import Client, StdioServerParameters
+    from mcp.types import TextContent
 
     env = {
         "KUSHROUTER_BASE_URL": base_url,
@@ -50,7 +56,9 @@ async def _drive(base_url: str) -> int:
         for family, payload in SAMPLE_PAYLOADS.items():
             found = await client.call_tool("extract_generation_id", {"payload": payload})
             if found.is_error or not found.structured_content:
-                print(f"extract_generation_id failed on the {family} payload: {found.content}", file=sys.stderr)
+                print(
+                    f"extract_generation_id failed on the {family} payload: {found.content}", file=sys.stderr
+                )
                 return 1
             extracted = found.structured_content
             looked_up = await client.call_tool("get_generation", {"id": extracted["id"]})
@@ -60,13 +68,23 @@ async def _drive(base_url: str) -> int:
             billed = looked_up.structured_content
             seen, paid = _tokens(extracted.get("usage")), _tokens(billed.get("usage"))
             rows.append(
-                (family, _short(extracted["id"]), str(billed.get("model")), seen, paid, "yes" if seen == paid else "NO")
+                (
+                    family,
+                    _short(extracted["id"]),
+                    str(billed.get("model")),
+                    seen,
+                    paid,
+                    "yes" if seen == paid else "NO",
+                )
             )
         missing = await client.call_tool("get_generation", {"id": "chatcmpl-does-not-exist"})
     print(_table(rows))
-    print("\nUsage columns are prompt/completion/total tokens: what the payload said vs what KushRouter billed.")
+    print(
+        "\nUsage columns are prompt/completion/total tokens: what the payload said vs what KushRouter billed."
+    )
     print(f"\nA lookup that fails answers with isError={missing.is_error} and advice:")
-    print(f"  {missing.content[0].text if missing.content else ''}")
+    advice = missing.content[0] if missing.content else None
+    print(f"  {advice.text if isinstance(advice, TextContent) else ''}")
     return 0
 
 

@@ -541,6 +541,4 @@ def extract_generations(
         raise NoGenerationIdFound(f"No generation id found in the payload. {LOOKED_FOR}")
     generations = [entry.to_model() for entry in sink.found.values()]
     first = generations[0]
-    return ExtractionResult(
-        **first.model_dump(), ids=[g.id for g in generations], generations=generations
-    )
+    return ExtractionResult(**first.model_dump(), ids=[g.id for g in generations], generations=generations)

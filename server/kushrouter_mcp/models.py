@@ -29,7 +29,9 @@ class Usage(BaseModel):
     prompt_tokens: int | None = Field(None, description="Input tokens.")
     completion_tokens: int | None = Field(None, description="Output tokens.")
     total_tokens: int | None = Field(None, description="Input plus output tokens.")
-    cache_creation_input_tokens: int | None = Field(None, description="Input tokens written to the prompt cache.")
+    cache_creation_input_tokens: int | None = Field(
+        None, description="Input tokens written to the prompt cache."
+    )
     cache_read_input_tokens: int | None = Field(None, description="Input tokens read from the prompt cache.")
 
 
@@ -81,7 +83,8 @@ class ExtractedGeneration(BaseModel):
     )
     model: str | None = Field(None, description="Model named in the payload, if any.")
     finish_reason: str | None = Field(
-        None, description="finish_reason (Chat Completions) or stop_reason (Anthropic), if the payload had it."
+        None,
+        description="finish_reason (Chat Completions) or stop_reason (Anthropic), if the payload had it.",
     )
     status: str | None = Field(None, description="Response status (OpenAI Responses), if the payload had it.")
     usage: ExtractedUsage | None = Field(

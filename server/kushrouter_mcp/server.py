@@ -70,7 +70,7 @@ def create_server(settings: Settings) -> MCPServer[AppState]:
     async def get_generation(
         # Typed loosely on purpose: the schema still says string, but a wrong type reaches our
         # own check and gets a plain-words answer instead of a pydantic dump.
-        id: Annotated[  # noqa: A002 - the API's own parameter name
+        id: Annotated[  # the API's own parameter name
             object,
             Field(
                 description="Generation id from the response: chatcmpl-…, resp_… or msg_…. "
@@ -119,8 +119,14 @@ def transport_security(host: str, port: int) -> Any:
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=sorted({f"{name}:{port}" for name in hosts} | {f"{name}:*" for name in hosts}),
-        allowed_origins=sorted({f"{scheme}://{name}{suffix}" for name in hosts for scheme in ("http", "https")
-                                for suffix in (f":{port}", ":*")}),
+        allowed_origins=sorted(
+            {
+                f"{scheme}://{name}{suffix}"
+                for name in hosts
+                for scheme in ("http", "https")
+                for suffix in (f":{port}", ":*")
+            }
+        ),
     )
 
 

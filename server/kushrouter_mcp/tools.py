@@ -94,11 +94,17 @@ def _created(value: object) -> str | None:
     return str(value) if value else None
 
 
+def _stream_label(value: object) -> str | None:
+    if isinstance(value, bool):
+        return "streamed" if value else "not streamed"
+    return None
+
+
 def summarize_record(record: dict[str, Any]) -> str:
     details = [
         record.get("endpoint"),
         f"model {record['model']}" if record.get("model") else None,
-        {True: "streamed", False: "not streamed"}.get(record.get("stream")),  # type: ignore[call-overload]
+        _stream_label(record.get("stream")),
         f"finish_reason {record['finish_reason']}" if record.get("finish_reason") else None,
         f"status {record['status']}" if record.get("status") else None,
         f"created {created}" if (created := _created(record.get("created_at"))) else None,
