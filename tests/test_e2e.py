@@ -119,7 +119,8 @@ async def test_http_rejects_foreign_origin_and_oversized_bodies(
                           "arguments": {"payload": "x" * 70_000}}}  # fmt: skip
         too_big = await http.post(url, json=big, headers=headers)
         assert too_big.status_code == 413
-        assert "too large" in too_big.text.lower()
+        assert too_big.json()["error"]["message"].startswith("Request body too large")
+        assert "65,536" in too_big.text and "--max-body-bytes" in too_big.text
     async with Client(url) as client:  # and it keeps serving
         result = await client.call_tool("extract_generation_id", {"payload": CHAT_ID})
         assert not result.is_error

@@ -36,7 +36,7 @@ _TEXT_KEYS = frozenset(
 # Keys under which logs and HTTP captures keep a raw body as a string.
 _BODY_KEYS = frozenset(
     {"body", "response", "response_body", "responseBody", "raw", "raw_body", "raw_response", "payload",
-     "stream", "data", "result"}
+     "stream", "sse", "data", "result", "events", "chunks", "lines"}
 )  # fmt: skip
 # Anthropic stream events other than message_start/message_delta: nothing to record.
 _ANTHROPIC_EVENTS = frozenset(
@@ -294,6 +294,8 @@ def _visit_untyped(body: dict[str, Any], sink: _Collector) -> bool:
     if not isinstance(raw_id, str):
         return False
     family = _family_of(raw_id)
+    if family is None and isinstance(body.get("choices"), list):
+        family = CHAT  # a completion body with its `object` stripped, whatever its id looks like
     if family == CHAT:
         choices = body.get("choices")
         streamed = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,8 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__, tools
 from .api import GenerationsApi, new_http_client
@@ -134,18 +137,49 @@ def serve_stdio(settings: Settings) -> None:
     create_server(settings).run("stdio")
 
 
-def serve_http(settings: Settings, host: str, port: int) -> None:
-    """Streamable HTTP at /mcp, served by uvicorn; imported lazily so stdio users never pay for it."""
-    import uvicorn
+class BodySizeLimit:
+    """Answers a body declared over the limit with a 413 that names the limit and how to raise it.
 
+    The SDK's own check stays behind it for bodies sent without a Content-Length.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers") or ()) if scope["type"] == "http" else {}
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            message = (
+                f"Request body too large: {int(declared):,} bytes, over this server's limit of "
+                f"{self.limit:,} bytes. Send a smaller payload, or raise the limit with --max-body-bytes or "
+                "KUSHROUTER_MCP_MAX_BODY_BYTES."
+            )
+            body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}})
+            response = Response(body.encode(), status_code=413, media_type="application/json")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def http_app(settings: Settings, host: str, port: int) -> ASGIApp:
+    """The streamable HTTP app at /mcp: Host/Origin validation on, request bodies bounded."""
     app = create_server(settings).streamable_http_app(
         streamable_http_path=MCP_PATH,
         max_request_body_size=settings.max_body_bytes,
         transport_security=transport_security(host, port),
         host=host,
     )
+    return BodySizeLimit(app, settings.max_body_bytes)
+
+
+def serve_http(settings: Settings, host: str, port: int) -> None:
+    """Serve http_app with uvicorn; imported lazily so stdio users never pay for it."""
+    import uvicorn
+
     config = uvicorn.Config(
-        app,
+        http_app(settings, host, port),
         host=host,
         port=port,
         log_config=None,  # keep our stderr handler; uvicorn's default would log access to stdout
@@ -153,6 +187,4 @@ def serve_http(settings: Settings, host: str, port: int) -> None:
         log_level=settings.log_level.lower(),
         lifespan="on",
     )
-    shown = f"[{host}]" if ":" in host else host
-    logger.warning("serving MCP over streamable HTTP at http://%s:%d%s", shown, port, MCP_PATH)
     uvicorn.Server(config).run()
