@@ -26,6 +26,7 @@ Inspector CLI facts this relies on (verified against @modelcontextprotocol/inspe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
@@ -141,10 +142,8 @@ def _clip(text: str, limit: int = 2000) -> str:
 
 
 def _kill_group(proc: subprocess.Popen[Any], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def stop_process(proc: subprocess.Popen[Any] | None) -> int | None:
@@ -176,7 +175,7 @@ class Inspector:
 
     def run(self, target: list[str], extra: list[str]) -> InspectorRun:
         argv = [self.node, str(self.launcher), "--cli", *target, *extra, "--format", "json"]
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -212,7 +211,7 @@ class Sandbox:
 
     def start(self) -> None:
         stderr_file = open(self.stderr_path, "w")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             [self.server_cmd, "sandbox", "--port", "0"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -296,7 +295,9 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[A
                 return
         except OSError:
             if time.monotonic() >= deadline:
-                raise CheckFailed(f"{what} did not accept connections on {host}:{port} within {timeout:.0f}s") from None
+                raise CheckFailed(
+                    f"{what} did not accept connections on {host}:{port} within {timeout:.0f}s"
+                ) from None
             time.sleep(0.2)
 
 
@@ -309,7 +310,7 @@ def _tool_map(run: InspectorRun) -> dict[str, dict[str, Any]]:
     tools = run.result().get("tools")
     if not isinstance(tools, list):
         raise CheckFailed(f"result.tools is not a list; {run.describe()}")
-    return {t.get("name"): t for t in tools if isinstance(t, dict)}
+    return {str(t.get("name")): t for t in tools if isinstance(t, dict)}
 
 
 def check_tools_list(run: InspectorRun) -> str:
@@ -337,7 +338,9 @@ def check_tools_list(run: InspectorRun) -> str:
     eg = tools["extract_generation_id"]
     eprops = (eg.get("inputSchema") or {}).get("properties") or {}
     if "payload" not in eprops:
-        problems.append(f"extract_generation_id inputSchema has no property 'payload' (properties: {sorted(eprops)})")
+        problems.append(
+            f"extract_generation_id inputSchema has no property 'payload' (properties: {sorted(eprops)})"
+        )
 
     for name, open_world in (("get_generation", True), ("extract_generation_id", False)):
         tool = tools[name]
@@ -347,9 +350,8 @@ def check_tools_list(run: InspectorRun) -> str:
         if ann.get("readOnlyHint") is not True:
             problems.append(f"{name} annotations.readOnlyHint is {ann.get('readOnlyHint')!r}, want true")
         if ann.get("openWorldHint") is not open_world:
-            problems.append(
-                f"{name} annotations.openWorldHint is {ann.get('openWorldHint')!r}, want {str(open_world).lower()}"
-            )
+            want = str(open_world).lower()
+            problems.append(f"{name} annotations.openWorldHint is {ann.get('openWorldHint')!r}, want {want}")
     if problems:
         raise CheckFailed("; ".join(problems))
     return f"{len(tools)} tools"
@@ -369,7 +371,9 @@ def _ok_call(run: InspectorRun) -> dict[str, Any]:
 
 def check_extract(run: InspectorRun) -> str:
     sc = _ok_call(run)
-    problems = [f"structuredContent lacks {k!r}" for k in ("id", "endpoint", "ids", "stream", "usage") if k not in sc]
+    problems = [
+        f"structuredContent lacks {k!r}" for k in ("id", "endpoint", "ids", "stream", "usage") if k not in sc
+    ]
     if sc.get("id") != ANTHROPIC_ID:
         problems.append(f"structuredContent.id is {sc.get('id')!r}, want {ANTHROPIC_ID!r}")
     if sc.get("endpoint") != "anthropic.messages":
@@ -439,8 +443,19 @@ def stdio_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: Sa
     run_check(results, "stdio tools/list", check_tools_list, insp.run(target, LIST))
     run_check(results, "stdio extract_generation_id", check_extract, insp.run(target, EXTRACT))
     run_check(results, "stdio get_generation", check_get, insp.run(target, GET_OK))
-    run_check(results, "stdio get_generation unknown id", check_missing, insp.run(target, GET_MISSING), sandbox.api_key)
-    run_check(results, "stdio tools/list modern era", check_tools_list, insp.run(target, [*LIST, "--protocol-era", "modern"]))
+    run_check(
+        results,
+        "stdio get_generation unknown id",
+        check_missing,
+        insp.run(target, GET_MISSING),
+        sandbox.api_key,
+    )
+    run_check(
+        results,
+        "stdio tools/list modern era",
+        check_tools_list,
+        insp.run(target, [*LIST, "--protocol-era", "modern"]),
+    )
 
 
 def http_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: Sandbox, log_dir: Path) -> None:
@@ -452,7 +467,7 @@ def http_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: San
     proc: subprocess.Popen[bytes] | None = None
     try:
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
+            proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 [server_cmd, "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -471,8 +486,19 @@ def http_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: San
         run_check(results, "http tools/list", check_tools_list, insp.run(target, LIST))
         run_check(results, "http extract_generation_id", check_extract, insp.run(target, EXTRACT))
         run_check(results, "http get_generation", check_get, insp.run(target, GET_OK))
-        run_check(results, "http get_generation unknown id", check_missing, insp.run(target, GET_MISSING), sandbox.api_key)
-        run_check(results, "http tools/list modern era", check_tools_list, insp.run(target, [*LIST, "--protocol-era", "modern"]))
+        run_check(
+            results,
+            "http get_generation unknown id",
+            check_missing,
+            insp.run(target, GET_MISSING),
+            sandbox.api_key,
+        )
+        run_check(
+            results,
+            "http tools/list modern era",
+            check_tools_list,
+            insp.run(target, [*LIST, "--protocol-era", "modern"]),
+        )
         if proc.poll() is not None:
             results.fail("http server alive", f"exited with code {proc.returncode} during the checks")
     finally:
@@ -480,7 +506,9 @@ def http_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: San
         if code is not None:
             print(f"info: HTTP server stopped (exit code {code})", flush=True)
         if any(name.startswith("http") for name, _ in results.failed) and log_path.exists():
-            print(f"info: HTTP server log:\n    {_clip(log_path.read_text(errors='replace'), 4000)}", flush=True)
+            print(
+                f"info: HTTP server log:\n    {_clip(log_path.read_text(errors='replace'), 4000)}", flush=True
+            )
 
 
 def main() -> int:
@@ -522,7 +550,10 @@ def main() -> int:
                 http_checks(results, insp, server_cmd, sandbox, tmp_path)
                 leaked = [r for r in insp.runs if sandbox.api_key in r.stdout or sandbox.api_key in r.stderr]
                 if leaked:
-                    results.fail("no API key in any Inspector output", f"found in {len(leaked)} of {len(insp.runs)} runs")
+                    results.fail(
+                        "no API key in any Inspector output",
+                        f"found in {len(leaked)} of {len(insp.runs)} runs",
+                    )
                 else:
                     results.ok("no API key in any Inspector output", f"{len(insp.runs)} runs")
         finally:
