@@ -56,7 +56,10 @@ def main() -> None:
         runs = 15 if size == MIB else 5
         results[size] = (median_seconds(extract, text, runs), median_seconds(floor, text, runs))
         ours, base = results[size]
-        print(f"{size // MIB} MiB: extract {ours * 1000:7.1f} ms   floor {base * 1000:7.1f} ms   ratio {ours / base:.2f}x")
+        print(
+            f"{size // MIB} MiB: extract {ours * 1000:7.1f} ms   floor {base * 1000:7.1f} ms   "
+            f"ratio {ours / base:.2f}x"
+        )
     growth = results[8 * MIB][0] / results[MIB][0]
     print(f"8 MiB / 1 MiB extraction time: {growth:.2f} (8.00 is exactly linear)")
     print(f"ratio to floor at 8 MiB: {results[8 * MIB][0] / results[8 * MIB][1]:.2f}x")
