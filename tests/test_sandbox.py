@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -63,29 +63,14 @@ USAGE_FIELDS = {
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def module_sandbox() -> Iterator[RunningSandbox]:
-    with run_sandbox() as running:
-        yield running
+def state(sandbox: RunningSandbox) -> SandboxState:
+    return sandbox.state  # conftest's `sandbox` resets it before and after each test
 
 
 @pytest.fixture
-def state(module_sandbox: RunningSandbox) -> Iterator[SandboxState]:
-    module_sandbox.state.reset()
-    yield module_sandbox.state
-    module_sandbox.state.reset()
-
-
-@pytest.fixture
-async def client(module_sandbox: RunningSandbox, state: SandboxState) -> AsyncIterator[httpx.AsyncClient]:
+async def client(sandbox: RunningSandbox, state: SandboxState) -> AsyncIterator[httpx.AsyncClient]:
     # trust_env=False: a proxy set in the environment must never see loopback test traffic.
-    async with httpx.AsyncClient(
-        base_url=module_sandbox.base_url, trust_env=False, verify=TLS, timeout=5
-    ) as http:
+    async with httpx.AsyncClient(base_url=sandbox.base_url, trust_env=False, verify=TLS, timeout=5) as http:
         yield http
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from collections.abc import Sequence
 
 from . import __version__
-from .config import ENVIRONMENT, ConfigError, Settings
+from .config import ENVIRONMENT, ConfigError, Settings, parse_log_level
 
 DESCRIPTION = """\
 An MCP server that lets AI agents audit the token usage of their KushRouter LLM requests.
@@ -82,15 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings, with the command-line flags taking precedence."""
     settings = Settings.from_env()
-    overrides: dict[str, object] = {}
     if args.max_body_bytes is not None:
         if args.max_body_bytes < 1024:
             raise ConfigError("--max-body-bytes must be at least 1024.")
-        overrides["max_body_bytes"] = args.max_body_bytes
+        settings = replace(settings, max_body_bytes=args.max_body_bytes)
     if args.log_level:
-        overrides["log_level"] = Settings.from_env({"KUSHROUTER_MCP_LOG_LEVEL": args.log_level}).log_level
-    return Settings(**{**settings.__dict__, **overrides})
+        settings = replace(settings, log_level=parse_log_level(args.log_level, "--log-level"))
+    return settings
 
 
 def _serve(args: argparse.Namespace) -> int:

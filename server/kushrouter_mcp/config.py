@@ -95,7 +95,7 @@ class Settings:
             max_body_bytes=_number(
                 env, "KUSHROUTER_MCP_MAX_BODY_BYTES", int, DEFAULT_MAX_BODY_BYTES, 1024, 2**31
             ),
-            log_level=_log_level(env.get("KUSHROUTER_MCP_LOG_LEVEL", "WARNING")),
+            log_level=parse_log_level(env.get("KUSHROUTER_MCP_LOG_LEVEL", "WARNING")),
         )
 
 
@@ -134,8 +134,8 @@ def _base_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
-def _log_level(raw: str) -> str:
+def parse_log_level(raw: str, source: str = "KUSHROUTER_MCP_LOG_LEVEL") -> str:
     level = raw.strip().upper() or "WARNING"
     if level not in LOG_LEVELS:
-        raise ConfigError(f"KUSHROUTER_MCP_LOG_LEVEL={raw!r} is not one of {', '.join(LOG_LEVELS)}.")
+        raise ConfigError(f"{source}={raw!r} is not one of {', '.join(LOG_LEVELS)}.")
     return level

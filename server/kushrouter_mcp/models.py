@@ -6,7 +6,7 @@ what it extracted from a payload with what the API billed without renaming.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -99,8 +99,3 @@ class ExtractionResult(ExtractedGeneration):
     generations: list[ExtractedGeneration] = Field(
         description="One entry per id in `ids`, same order, with what the payload said about it."
     )
-
-
-def compact(data: dict[str, Any]) -> dict[str, Any]:
-    """Drop None values: absent stays absent in structured output."""
-    return {key: value for key, value in data.items() if value is not None}

@@ -45,6 +45,14 @@ def _state(ctx: Context[AppState]) -> AppState:
     return state
 
 
+def _read_only_tool(title: str, description: str, open_world: bool) -> dict[str, Any]:
+    """Both tools only read: safe to call again, nothing changes anywhere."""
+    annotations = ToolAnnotations(
+        title=title, read_only_hint=True, idempotent_hint=True, open_world_hint=open_world
+    )
+    return {"title": title, "description": description, "annotations": annotations}
+
+
 def create_server(settings: Settings) -> MCPServer[AppState]:
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -60,16 +68,7 @@ def create_server(settings: Settings) -> MCPServer[AppState]:
         log_level=settings.log_level,  # type: ignore[arg-type]
     )
 
-    @server.tool(
-        title="Look up a KushRouter generation",
-        description=tools.GET_GENERATION_DESCRIPTION,
-        annotations=ToolAnnotations(
-            title="Look up a KushRouter generation",
-            read_only_hint=True,
-            idempotent_hint=True,
-            open_world_hint=True,
-        ),
-    )
+    @server.tool(**_read_only_tool("Look up a KushRouter generation", tools.GET_GENERATION_DESCRIPTION, True))
     async def get_generation(
         # Typed loosely on purpose: the schema still says string, but a wrong type reaches our
         # own check and gets a plain-words answer instead of a pydantic dump.
@@ -85,16 +84,7 @@ def create_server(settings: Settings) -> MCPServer[AppState]:
     ) -> Annotated[CallToolResult, Generation]:
         return await tools.get_generation(_state(ctx).api, id)
 
-    @server.tool(
-        title="Find the generation id in a response",
-        description=tools.EXTRACT_DESCRIPTION,
-        annotations=ToolAnnotations(
-            title="Find the generation id in a response",
-            read_only_hint=True,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
-    )
+    @server.tool(**_read_only_tool("Find the generation id in a response", tools.EXTRACT_DESCRIPTION, False))
     def extract_generation_id(
         payload: Annotated[
             str | dict[str, Any] | list[Any],
