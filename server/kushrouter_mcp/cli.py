@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 
 from . import __version__
 from .config import ENVIRONMENT, ConfigError, Settings, parse_log_level
