@@ -114,6 +114,9 @@ async def test_http_rejects_foreign_origin_and_oversized_bodies(
         assert foreign.status_code == 403
         rebound = await http.post(url, json=ping, headers={**headers, "Host": "evil.example:80"})
         assert rebound.status_code == 421
+        for friendly in ({"Origin": "http://localhost:5173"}, {"Host": "localhost"}, {"Host": "127.0.0.1:9"}):
+            allowed = await http.post(url, json=ping, headers={**headers, **friendly})
+            assert allowed.status_code not in (403, 421), friendly
         big = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                "params": {"name": "extract_generation_id",
                           "arguments": {"payload": "x" * 70_000}}}  # fmt: skip

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 from starlette.responses import Response
@@ -104,21 +105,21 @@ def create_server(settings: Settings) -> MCPServer[AppState]:
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def transport_security(host: str, port: int) -> Any:
-    """Host/Origin validation, on for every bind address (the SDK turns it on only for loopback)."""
-    from mcp.server.transport_security import TransportSecuritySettings
+def transport_security(host: str) -> TransportSecuritySettings:
+    """Host/Origin validation on for every bind address (the SDK turns it on only for loopback).
 
-    hosts = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host}
+    Loopback names and the bound address are allowed with any port, and without one (a
+    reverse proxy on port 80 sends a bare Host); any other Host gets 421, any other Origin 403.
+    """
+    names = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host}
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
-        allowed_hosts=sorted({f"{name}:{port}" for name in hosts} | {f"{name}:*" for name in hosts}),
+        allowed_hosts=sorted(names | {f"{name}:*" for name in names}),
         allowed_origins=sorted(
-            {
-                f"{scheme}://{name}{suffix}"
-                for name in hosts
-                for scheme in ("http", "https")
-                for suffix in (f":{port}", ":*")
-            }
+            f"{scheme}://{name}{any_port}"
+            for name in names
+            for scheme in ("http", "https")
+            for any_port in ("", ":*")
         ),
     )
 
@@ -153,12 +154,12 @@ class BodySizeLimit:
         await self.app(scope, receive, send)
 
 
-def http_app(settings: Settings, host: str, port: int) -> ASGIApp:
+def http_app(settings: Settings, host: str) -> ASGIApp:
     """The streamable HTTP app at /mcp: Host/Origin validation on, request bodies bounded."""
     app = create_server(settings).streamable_http_app(
         streamable_http_path=MCP_PATH,
         max_request_body_size=settings.max_body_bytes,
-        transport_security=transport_security(host, port),
+        transport_security=transport_security(host),
         host=host,
     )
     return BodySizeLimit(app, settings.max_body_bytes)
@@ -169,7 +170,7 @@ def serve_http(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     config = uvicorn.Config(
-        http_app(settings, host, port),
+        http_app(settings, host),
         host=host,
         port=port,
         log_config=None,  # keep our stderr handler; uvicorn's default would log access to stdout
