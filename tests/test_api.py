@@ -285,3 +285,11 @@ async def test_the_singular_alias_redirect_is_followed(sandbox: RunningSandbox) 
         )
     assert response.status_code == 200
     assert response.json()["generation"]["id"] == CHAT_ID
+
+
+async def test_an_oversized_body_is_not_read_into_memory(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
+    sandbox.state.add_fault(200, body=b'{"success": true, "generation": {"id": "' + b"x" * (5 * 1024 * 1024) + b'"}}')
+    with pytest.raises(LookupFailed) as caught:
+        await make_api().get_generation(CHAT_ID)
+    assert caught.value.kind == "bad_response"
+    assert "over 4,194,304 bytes" in caught.value.message

@@ -7,6 +7,7 @@ Authorization header and is scrubbed from every message built here.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -30,6 +31,8 @@ _BACKOFF_BASE_SECONDS = 0.5
 _BACKOFF_CAP_SECONDS = 8.0
 _UPSTREAM_TEXT_LIMIT = 200
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A generation record is about a kilobyte; anything near this is not the API answering.
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(eq=False)  # exceptions must stay hashable
@@ -127,11 +130,7 @@ class GenerationsApi:
 
     async def _attempt(self, generation_id: str, key: ApiKey) -> dict[str, Any]:
         try:
-            response = await self._http.get(
-                GENERATIONS_PATH,
-                params={"id": generation_id},  # encoded by httpx: &, =, # and % can't add parameters
-                headers={"Authorization": f"Bearer {key.reveal()}"},
-            )
+            response = await self._fetch(generation_id, key)
         except httpx.TooManyRedirects:
             raise LookupFailed(
                 "bad_response",
@@ -163,6 +162,38 @@ class GenerationsApi:
         raise failure
 
 
+    async def _fetch(self, generation_id: str, key: ApiKey) -> _Answer:
+        """One GET, its body read up to a cap: a misdirected base URL can't fill the memory."""
+        request = self._http.build_request(
+            "GET",
+            GENERATIONS_PATH,
+            params={"id": generation_id},  # encoded by httpx: &, =, # and % can't add parameters
+            headers={"Authorization": f"Bearer {key.reveal()}"},
+        )
+        response = await self._http.send(request, stream=True)
+        try:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    raise _bad_shape(
+                        f"the body is over {MAX_RESPONSE_BYTES:,} bytes", response.headers.get("x-request-id")
+                    )
+        finally:
+            await response.aclose()
+        return _Answer(response.status_code, response.headers, bytes(body))
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
 class _Retryable(Exception):
     def __init__(self, failure: LookupFailed, wait: float | None = None) -> None:
         super().__init__(failure.kind)
@@ -179,7 +210,7 @@ def _with_request_id(message: str, request_id: str | None) -> str:
     return f"{message} (x-request-id: {request_id})" if request_id else message
 
 
-def _upstream_error(response: httpx.Response) -> str:
+def _upstream_error(response: _Answer) -> str:
     """The API's own error text, short and on one line, if the body has one."""
     try:
         body = response.json()
@@ -194,7 +225,7 @@ def _upstream_error(response: httpx.Response) -> str:
     return text[:_UPSTREAM_TEXT_LIMIT] + ("…" if len(text) > _UPSTREAM_TEXT_LIMIT else "")
 
 
-def _failure_for(response: httpx.Response, generation_id: str, request_id: str | None) -> LookupFailed:
+def _failure_for(response: _Answer, generation_id: str, request_id: str | None) -> LookupFailed:
     status = response.status_code
     said = _upstream_error(response)
     quoted = f' KushRouter said: "{said}".' if said else ""
@@ -249,7 +280,7 @@ _ADVICE: dict[int, tuple[str, str]] = {
 }
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: _Answer) -> float | None:
     """Seconds to wait from Retry-After (seconds or HTTP date), else from X-RateLimit-Reset."""
     raw = response.headers.get("retry-after", "").strip()
     if raw:
@@ -282,7 +313,7 @@ def _bad_shape(detail: str, request_id: str | None) -> LookupFailed:
     )
 
 
-def _record_from(response: httpx.Response, request_id: str | None) -> dict[str, Any]:
+def _record_from(response: _Answer, request_id: str | None) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
