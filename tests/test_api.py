@@ -287,8 +287,11 @@ async def test_the_singular_alias_redirect_is_followed(sandbox: RunningSandbox) 
     assert response.json()["generation"]["id"] == CHAT_ID
 
 
-async def test_an_oversized_body_is_not_read_into_memory(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
-    sandbox.state.add_fault(200, body=b'{"success": true, "generation": {"id": "' + b"x" * (5 * 1024 * 1024) + b'"}}')
+async def test_an_oversized_body_is_not_read_into_memory(
+    make_api: ApiFactory, sandbox: RunningSandbox
+) -> None:
+    huge_id = b"x" * (5 * 1024 * 1024)
+    sandbox.state.add_fault(200, body=b'{"success": true, "generation": {"id": "' + huge_id + b'"}}')
     with pytest.raises(LookupFailed) as caught:
         await make_api().get_generation(CHAT_ID)
     assert caught.value.kind == "bad_response"

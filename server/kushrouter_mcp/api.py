@@ -161,7 +161,6 @@ class GenerationsApi:
             raise _Retryable(failure, _retry_after(response) if response.status_code == 429 else None)
         raise failure
 
-
     async def _fetch(self, generation_id: str, key: ApiKey) -> _Answer:
         """One GET, its body read up to a cap: a misdirected base URL can't fill the memory."""
         request = self._http.build_request(
