@@ -276,17 +276,6 @@ async def test_a_redirect_loop_is_reported(make_api: ApiFactory, sandbox: Runnin
     assert "redirect" in caught.value.message
 
 
-async def test_the_singular_alias_redirect_is_followed(sandbox: RunningSandbox) -> None:
-    # A base URL that ends up on the alias still works: the 307 is followed on the same origin.
-    config = Settings(api_key=ApiKey(ALICE_KEY), base_url=sandbox.base_url)
-    async with new_http_client(config) as http:
-        response = await http.get(
-            "/api/v1/generation", params={"id": CHAT_ID}, headers={"Authorization": f"Bearer {ALICE_KEY}"}
-        )
-    assert response.status_code == 200
-    assert response.json()["generation"]["id"] == CHAT_ID
-
-
 async def test_an_oversized_body_is_not_read_into_memory(
     make_api: ApiFactory, sandbox: RunningSandbox
 ) -> None:
@@ -296,3 +285,57 @@ async def test_an_oversized_body_is_not_read_into_memory(
         await make_api().get_generation(CHAT_ID)
     assert caught.value.kind == "bad_response"
     assert "over 4,194,304 bytes" in caught.value.message
+
+
+async def test_every_5xx_is_retried_and_other_4xx_are_not(sandbox: RunningSandbox) -> None:
+    sleep = RecordedSleep()
+    api, http = api_with_sleep(sandbox, sleep)
+    sandbox.state.add_fault(501, times=1)
+    async with http:
+        assert (await api.get_generation(CHAT_ID))["id"] == CHAT_ID
+        assert len(sleep.waits) == 1
+        sandbox.state.add_fault(418, times=1)
+        with pytest.raises(LookupFailed) as caught:
+            await api.get_generation(CHAT_ID)
+    assert (caught.value.kind, caught.value.status) == ("rejected", 418)
+    assert "418" in caught.value.message
+    assert len(sleep.waits) == 1, "a 418 is not retried"
+
+
+async def test_rate_limit_without_retry_after_waits_for_the_reset(sandbox: RunningSandbox) -> None:
+    sleep = RecordedSleep()
+    api, http = api_with_sleep(sandbox, sleep)
+    sandbox.state.add_fault(429, times=1)  # X-RateLimit-Reset = now + 1 s, no Retry-After
+    async with http:
+        await api.get_generation(CHAT_ID)
+    (wait,) = sleep.waits
+    assert 0.0 <= wait <= 1.5
+
+
+async def test_the_upstream_error_text_is_quoted_in_either_form(
+    make_api: ApiFactory, sandbox: RunningSandbox
+) -> None:
+    sandbox.state.add_fault(400, body=b'{"error": {"message": "id is   malformed", "type": "invalid"}}')
+    with pytest.raises(LookupFailed) as caught:
+        await make_api().get_generation(CHAT_ID)
+    assert 'KushRouter said: "id is malformed"' in caught.value.message
+
+
+async def test_an_oversized_error_page_names_its_status(
+    make_api: ApiFactory, sandbox: RunningSandbox
+) -> None:
+    sandbox.state.add_fault(500, body=b"x" * (5 * 1024 * 1024))
+    with pytest.raises(LookupFailed) as caught:
+        await make_api().get_generation(CHAT_ID)
+    assert caught.value.kind == "bad_response"
+    assert "answered 500" in caught.value.message
+
+
+async def test_without_a_client_it_makes_one_on_first_use_and_closes_it(sandbox: RunningSandbox) -> None:
+    unused = GenerationsApi(Settings(api_key=ApiKey(ALICE_KEY), base_url=sandbox.base_url))
+    await unused.aclose()  # nothing was made, nothing to close
+    api = GenerationsApi(Settings(api_key=ApiKey(ALICE_KEY), base_url=sandbox.base_url))
+    assert (await api.get_generation(CHAT_ID))["id"] == CHAT_ID
+    assert (await api.get_generation(ANTHROPIC_ID))["id"] == ANTHROPIC_ID
+    await api.aclose()
+    assert len(sandbox.state.requests) == 2

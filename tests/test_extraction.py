@@ -864,3 +864,13 @@ def test_empty_id_placeholder_chunk_with_chunk_object_is_skipped() -> None:
     assert_consistent(result)
     assert result.ids == [p.CHAT_ID]
     assert_generation(result, CHAT_STREAM_EXP)
+
+
+def test_structured_payload_too_deep_to_serialise_is_sized_and_walked() -> None:
+    deep: Any = {"id": "chatcmpl-deep-1", "object": "chat.completion", "choices": []}
+    for _ in range(5000):  # deeper than json.dumps can go
+        deep = {"wrapper": [deep]}
+    result = extract_generations(deep)
+    assert result.ids == ["chatcmpl-deep-1"]
+    with pytest.raises(PayloadTooLarge):
+        extract_generations(deep, max_chars=1000)

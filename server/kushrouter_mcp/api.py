@@ -14,15 +14,17 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 from pydantic import ValidationError
 
 from . import __version__
 from .config import ApiKey, Settings
 from .models import Generation
+
+if TYPE_CHECKING:  # imported on the first lookup: start-up (every IDE launch) never pays for it
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +32,6 @@ GENERATIONS_PATH = "/api/v1/generations"
 _BACKOFF_BASE_SECONDS = 0.5
 _BACKOFF_CAP_SECONDS = 8.0
 _UPSTREAM_TEXT_LIMIT = 200
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A generation record is about a kilobyte; anything near this is not the API answering.
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
@@ -44,6 +45,8 @@ class LookupFailed(Exception):
     message: str
     status: int | None = None
     request_id: str | None = None
+    retryable: bool = False  # 429, 5xx and connection errors, per the API's guide
+    retry_after: float | None = None  # seconds the API asked to wait (429)
 
     def __str__(self) -> str:
         return self.message
@@ -51,6 +54,8 @@ class LookupFailed(Exception):
 
 def new_http_client(settings: Settings) -> httpx.AsyncClient:
     """The one shared client: pooled connections, bounded redirects, per-attempt timeouts."""
+    import httpx
+
     per_attempt = min(settings.timeout_seconds, 10.0)
     return httpx.AsyncClient(
         base_url=settings.base_url,
@@ -62,24 +67,39 @@ def new_http_client(settings: Settings) -> httpx.AsyncClient:
 
 
 class GenerationsApi:
-    """Looks generations up with retries inside one overall time budget."""
+    """Looks generations up with retries inside one overall time budget.
+
+    Without an `http` client it makes its own on the first lookup (creating one loads the
+    CA bundle, tens of milliseconds that a server used only for extraction need not pay)
+    and closes it in `aclose`.
+    """
 
     def __init__(
         self,
         settings: Settings,
-        http: httpx.AsyncClient,
+        http: httpx.AsyncClient | None = None,
         *,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self._settings = settings
         self._http = http
+        self._owns_http = http is None
         self._sleep = sleep
         self._jitter = jitter
 
-    async def get_generation(self, generation_id: str, api_key: ApiKey | None = None) -> dict[str, Any]:
+    async def aclose(self) -> None:
+        if self._owns_http and self._http is not None:
+            await self._http.aclose()
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:  # no await before the assignment: concurrent first calls share one
+            self._http = new_http_client(self._settings)
+        return self._http
+
+    async def get_generation(self, generation_id: str) -> dict[str, Any]:
         """The generation record as the API returned it (validated), or LookupFailed."""
-        key = api_key or self._settings.api_key
+        key = self._settings.api_key
         if key is None:
             raise LookupFailed(
                 "no_key",
@@ -108,12 +128,14 @@ class GenerationsApi:
             attempt += 1
             try:
                 return await self._attempt(generation_id, key)
-            except _Retryable as retryable:
-                failure, wait = retryable.failure, retryable.wait
+            except LookupFailed as error:
+                if not error.retryable:
+                    raise
+                failure = error
             if attempt > self._settings.max_retries:
                 failure.message += f" Gave up after {attempt} attempts."
                 raise failure
-            delay = wait if wait is not None else self._backoff(attempt)
+            delay = failure.retry_after if failure.retry_after is not None else self._backoff(attempt)
             if time.monotonic() + delay >= deadline:
                 failure.message += (
                     f" Not retried: waiting {delay:.1f} s would pass the "
@@ -129,6 +151,8 @@ class GenerationsApi:
         return float(ceiling * (0.5 + self._jitter() / 2))
 
     async def _attempt(self, generation_id: str, key: ApiKey) -> dict[str, Any]:
+        import httpx
+
         try:
             response = await self._fetch(generation_id, key)
         except httpx.TooManyRedirects:
@@ -138,45 +162,43 @@ class GenerationsApi:
                 "the API's base URL, such as https://api.kushrouter.com.",
             ) from None
         except httpx.TimeoutException as error:
-            raise _Retryable(
-                LookupFailed(
-                    "timeout",
-                    f"KushRouter did not answer in time ({type(error).__name__}). Try again shortly.",
-                )
+            raise LookupFailed(
+                "timeout",
+                f"KushRouter did not answer in time ({type(error).__name__}). Try again shortly.",
+                retryable=True,
             ) from None
         except httpx.TransportError as error:
-            raise _Retryable(
-                LookupFailed(
-                    "unreachable",
-                    f"Could not reach KushRouter at {self._settings.base_url} ({type(error).__name__}). "
-                    "Check KUSHROUTER_BASE_URL and the network connection.",
-                )
+            raise LookupFailed(
+                "unreachable",
+                f"Could not reach KushRouter at {self._settings.base_url} ({type(error).__name__}). "
+                "Check KUSHROUTER_BASE_URL and the network connection.",
+                retryable=True,
             ) from None
         request_id = response.headers.get("x-request-id")
         logger.info("GET generation -> %d (x-request-id %s)", response.status_code, request_id)
         if response.status_code == 200:
             return _record_from(response, request_id)
-        failure = _failure_for(response, generation_id, request_id)
-        if response.status_code in _RETRY_STATUSES:
-            raise _Retryable(failure, _retry_after(response) if response.status_code == 429 else None)
-        raise failure
+        raise _failure_for(response, generation_id, request_id)
 
     async def _fetch(self, generation_id: str, key: ApiKey) -> _Answer:
         """One GET, its body read up to a cap: a misdirected base URL can't fill the memory."""
-        request = self._http.build_request(
+        http = self._client()
+        request = http.build_request(
             "GET",
             GENERATIONS_PATH,
             params={"id": generation_id},  # encoded by httpx: &, =, # and % can't add parameters
             headers={"Authorization": f"Bearer {key.reveal()}"},
         )
-        response = await self._http.send(request, stream=True)
+        response = await http.send(request, stream=True)
         try:
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > MAX_RESPONSE_BYTES:
                     raise _bad_shape(
-                        f"the body is over {MAX_RESPONSE_BYTES:,} bytes", response.headers.get("x-request-id")
+                        f"the body is over {MAX_RESPONSE_BYTES:,} bytes",
+                        response.headers.get("x-request-id"),
+                        response.status_code,
                     )
         finally:
             await response.aclose()
@@ -191,13 +213,6 @@ class _Answer:
 
     def json(self) -> Any:
         return json.loads(self.content)
-
-
-class _Retryable(Exception):
-    def __init__(self, failure: LookupFailed, wait: float | None = None) -> None:
-        super().__init__(failure.kind)
-        self.failure = failure
-        self.wait = wait
 
 
 def _scrub(text: str, key: ApiKey) -> str:
@@ -226,22 +241,30 @@ def _upstream_error(response: _Answer) -> str:
 
 def _failure_for(response: _Answer, generation_id: str, request_id: str | None) -> LookupFailed:
     status = response.status_code
-    said = _upstream_error(response)
-    quoted = f' KushRouter said: "{said}".' if said else ""
-    kind, advice = _ADVICE.get(status, ("upstream_error" if status >= 500 else "rejected", ""))
-    if not advice:
-        advice = (
-            f"KushRouter had a server error ({status}). It is usually temporary: try again in a minute."
-            if status >= 500
-            else f"KushRouter refused the lookup ({status})."
-        )
+    kind, advice = _ADVICE.get(status) or _generic_advice(status)
+    retry_after = _retry_after(response) if status == 429 else None
     if status == 404:
         advice = advice.format(id=generation_id)
-    if status == 429:
-        wait = _retry_after(response)
-        if wait is not None:
-            advice += f" It asked to wait {wait:.0f} s before retrying."
-    return LookupFailed(kind, _with_request_id(advice + quoted, request_id), status, request_id)
+    if retry_after is not None:
+        advice += f" It asked to wait {retry_after:.0f} s before retrying."
+    if said := _upstream_error(response):
+        advice += f' KushRouter said: "{said}".'
+    return LookupFailed(
+        kind,
+        _with_request_id(advice, request_id),
+        status,
+        request_id,
+        retryable=status == 429 or status >= 500,
+        retry_after=retry_after,
+    )
+
+
+def _generic_advice(status: int) -> tuple[str, str]:
+    if status >= 500:
+        return "upstream_error", (
+            f"KushRouter had a server error ({status}). It is usually temporary: try again in a minute."
+        )
+    return "rejected", f"KushRouter refused the lookup ({status})."
 
 
 _ADVICE: dict[int, tuple[str, str]] = {
@@ -298,16 +321,16 @@ def _retry_after(response: _Answer) -> float | None:
         return None
 
 
-def _bad_shape(detail: str, request_id: str | None) -> LookupFailed:
+def _bad_shape(detail: str, request_id: str | None, status: int = 200) -> LookupFailed:
     return LookupFailed(
         "bad_response",
         _with_request_id(
-            'KushRouter answered 200 but not with the documented body {"success": true, "generation": '
-            f"{{...}}}}: {detail}. A proxy or captive portal may stand in front of KUSHROUTER_BASE_URL; "
-            "check it, and try again later.",
+            f"KushRouter answered {status} but not with the documented body "
+            f'{{"success": true, "generation": {{...}}}}: {detail}. A proxy or captive portal may stand '
+            "in front of KUSHROUTER_BASE_URL; check it, and try again later.",
             request_id,
         ),
-        200,
+        status,
         request_id,
     )
 

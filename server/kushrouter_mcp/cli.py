@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from . import __version__
-from .config import ENVIRONMENT, ConfigError, Settings, parse_log_level
+from .config import ENVIRONMENT, ConfigError, Settings, parse_log_level, parse_max_body_bytes
 
 DESCRIPTION = """\
 An MCP server that lets AI agents audit the token usage of their KushRouter LLM requests.
@@ -86,9 +86,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     """The environment's settings, with the command-line flags taking precedence."""
     settings = Settings.from_env()
     if args.max_body_bytes is not None:
-        if args.max_body_bytes < 1024:
-            raise ConfigError("--max-body-bytes must be at least 1024.")
-        settings = replace(settings, max_body_bytes=args.max_body_bytes)
+        settings = replace(
+            settings, max_body_bytes=parse_max_body_bytes(args.max_body_bytes, "--max-body-bytes")
+        )
     if args.log_level:
         settings = replace(settings, log_level=parse_log_level(args.log_level, "--log-level"))
     return settings
@@ -96,7 +96,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _serve(args: argparse.Namespace) -> int:
     from .logs import configure_logging
-    from .server import LOOPBACK_HOSTS, MCP_PATH, serve_http, serve_stdio
+    from .server import LOOPBACK_HOSTS, MCP_PATH, serve_http, serve_stdio, url_host
 
     settings = _settings(args)
     configure_logging(settings.log_level, [settings.api_key.reveal()] if settings.api_key else [])
@@ -109,8 +109,8 @@ def _serve(args: argparse.Namespace) -> int:
             "can reach it could read generations with your key. Bind to 127.0.0.1 (the default) and put a "
             "reverse proxy or SSH tunnel in front of it."
         )
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"kushrouter-mcp: serving MCP at http://{shown}:{args.port}{MCP_PATH}", file=sys.stderr, flush=True)
+    url = f"http://{url_host(args.host)}:{args.port}{MCP_PATH}"
+    print(f"kushrouter-mcp: serving MCP at {url}", file=sys.stderr, flush=True)
     serve_http(settings, args.host, args.port)
     return 0
 

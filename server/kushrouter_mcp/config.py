@@ -87,14 +87,31 @@ class Settings:
         return cls(
             api_key=ApiKey(raw_key) if raw_key else None,
             base_url=_base_url(env.get("KUSHROUTER_BASE_URL", "").strip() or DEFAULT_BASE_URL),
-            timeout_seconds=_number(env, "KUSHROUTER_TIMEOUT", float, DEFAULT_TIMEOUT_SECONDS, 0.1, 600),
-            max_retries=_number(env, "KUSHROUTER_MAX_RETRIES", int, DEFAULT_MAX_RETRIES, 0, 10),
+            timeout_seconds=_number(
+                env.get("KUSHROUTER_TIMEOUT", ""),
+                "KUSHROUTER_TIMEOUT",
+                float,
+                DEFAULT_TIMEOUT_SECONDS,
+                0.1,
+                600,
+            ),
+            max_retries=_number(
+                env.get("KUSHROUTER_MAX_RETRIES", ""),
+                "KUSHROUTER_MAX_RETRIES",
+                int,
+                DEFAULT_MAX_RETRIES,
+                0,
+                10,
+            ),
             max_payload_chars=_number(
-                env, "KUSHROUTER_MCP_MAX_PAYLOAD_CHARS", int, DEFAULT_MAX_PAYLOAD_CHARS, 1, 2**31
+                env.get("KUSHROUTER_MCP_MAX_PAYLOAD_CHARS", ""),
+                "KUSHROUTER_MCP_MAX_PAYLOAD_CHARS",
+                int,
+                DEFAULT_MAX_PAYLOAD_CHARS,
+                1,
+                2**31,
             ),
-            max_body_bytes=_number(
-                env, "KUSHROUTER_MCP_MAX_BODY_BYTES", int, DEFAULT_MAX_BODY_BYTES, 1024, 2**31
-            ),
+            max_body_bytes=parse_max_body_bytes(env.get("KUSHROUTER_MCP_MAX_BODY_BYTES", "")),
             log_level=parse_log_level(env.get("KUSHROUTER_MCP_LOG_LEVEL", "WARNING")),
         )
 
@@ -103,14 +120,15 @@ _Number = TypeVar("_Number", int, float)
 
 
 def _number(
-    env: Mapping[str, str],
+    raw: str,
     name: str,
     kind: Callable[[str], _Number],
     default: _Number,
     low: _Number,
     high: _Number,
 ) -> _Number:
-    raw = env.get(name, "").strip()
+    """`raw` as a number within [low, high]; empty means the default. `name` says where it came from."""
+    raw = raw.strip()
     if not raw:
         return default
     try:
@@ -120,6 +138,11 @@ def _number(
     if not low <= value <= high:
         raise ConfigError(f"{name}={raw!r} is out of range; use a value from {low} to {high}.")
     return value
+
+
+def parse_max_body_bytes(raw: str | int, source: str = "KUSHROUTER_MCP_MAX_BODY_BYTES") -> int:
+    """One rule for the HTTP body limit, whether it comes from the environment or --max-body-bytes."""
+    return _number(str(raw), source, int, DEFAULT_MAX_BODY_BYTES, 1024, 2**31)
 
 
 def _base_url(raw: str) -> str:

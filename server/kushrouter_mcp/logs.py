@@ -17,13 +17,19 @@ class RedactSecrets(logging.Filter):
         self._secrets = [secret for secret in secrets if secret]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            text = record.getMessage()
-            if any(secret in text for secret in self._secrets):
-                for secret in self._secrets:
-                    text = text.replace(secret, "[redacted]")
-                record.msg, record.args = text, None
+        if not self._secrets:
+            return True
+        record.msg, record.args = self._scrub(record.getMessage()), None
+        if record.exc_info and not record.exc_text:  # tracebacks quote exception messages
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._scrub(record.exc_text)
         return True
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
 
 
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:

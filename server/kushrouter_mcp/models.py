@@ -60,17 +60,13 @@ class Generation(BaseModel):
     )
 
 
-class ExtractedUsage(BaseModel):
+class ExtractedUsage(Usage):
     """Usage as the payload itself reported it, renamed to the generation record's fields.
 
-    A field the payload did not carry is absent, never invented.
+    A field the payload did not carry is null, never invented; nothing else is added.
     """
 
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
-    cache_creation_input_tokens: int | None = None
-    cache_read_input_tokens: int | None = None
+    model_config = ConfigDict(extra="forbid")
 
 
 class ExtractedGeneration(BaseModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,12 +16,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__, tools
-from .api import GenerationsApi, new_http_client
+from .api import GenerationsApi
 from .config import Settings
 from .models import ExtractionResult, Generation
 from .validation import GENERATION_ID_SCHEMA
-
-logger = logging.getLogger(__name__)
 
 SERVER_NAME = "kushrouter"
 INSTRUCTIONS = (
@@ -57,8 +54,11 @@ def _read_only_tool(title: str, description: str, open_world: bool) -> dict[str,
 def create_server(settings: Settings) -> MCPServer[AppState]:
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        async with new_http_client(settings) as http:
-            yield AppState(settings, GenerationsApi(settings, http))
+        api = GenerationsApi(settings)  # its HTTP client is made on the first lookup
+        try:
+            yield AppState(settings, api)
+        finally:
+            await api.aclose()
 
     server: MCPServer[AppState] = MCPServer(
         SERVER_NAME,
@@ -105,13 +105,18 @@ def create_server(settings: Settings) -> MCPServer[AppState]:
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
+def url_host(host: str) -> str:
+    """The host as it stands in a URL or a Host header: IPv6 literals in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 def transport_security(host: str) -> TransportSecuritySettings:
     """Host/Origin validation on for every bind address (the SDK turns it on only for loopback).
 
     Loopback names and the bound address are allowed with any port, and without one (a
     reverse proxy on port 80 sends a bare Host); any other Host gets 421, any other Origin 403.
     """
-    names = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host}
+    names = {url_host(name) for name in (*LOOPBACK_HOSTS, host)}
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=sorted(names | {f"{name}:*" for name in names}),

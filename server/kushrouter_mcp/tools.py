@@ -12,8 +12,6 @@ from typing import Any, Protocol
 from mcp.types import CallToolResult, TextContent
 
 from .api import LookupFailed
-from .config import ApiKey
-from .extraction import NoGenerationIdFound, PayloadTooLarge, extract_generations
 from .models import USAGE_FIELDS, ExtractedGeneration, ExtractionResult, Generation
 from .validation import InvalidGenerationId, check_generation_id
 
@@ -38,7 +36,7 @@ Tool-call ids, output-item ids and ids quoted inside generated text are ignored.
 
 
 class GenerationLookup(Protocol):
-    async def get_generation(self, generation_id: str, api_key: ApiKey | None = None) -> dict[str, Any]: ...
+    async def get_generation(self, generation_id: str) -> dict[str, Any]: ...
 
 
 def error_result(message: str) -> CallToolResult:
@@ -62,6 +60,9 @@ async def get_generation(api: GenerationLookup, raw_id: object) -> CallToolResul
 
 
 def extract_generation_id(payload: str | dict[str, Any] | list[Any], max_chars: int) -> CallToolResult:
+    # Imported on first use: its patterns compile at import, and start-up should not pay for that.
+    from .extraction import NoGenerationIdFound, PayloadTooLarge, extract_generations
+
     try:
         found = extract_generations(payload, max_chars=max_chars)
     except (NoGenerationIdFound, PayloadTooLarge) as error:

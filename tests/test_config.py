@@ -1,0 +1,85 @@
+"""Settings from the environment: defaults, every bad value named, the key never shown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import LEAK_CANARY
+from kushrouter_mcp.config import ConfigError, Settings, parse_max_body_bytes
+from kushrouter_mcp.logs import configure_logging
+
+
+def test_defaults_without_environment() -> None:
+    settings = Settings.from_env({})
+    assert settings.api_key is None
+    assert settings.base_url == "https://api.kushrouter.com"
+    assert (settings.timeout_seconds, settings.max_retries, settings.log_level) == (20.0, 3, "WARNING")
+
+
+def test_values_are_read_and_normalised() -> None:
+    settings = Settings.from_env(
+        {
+            "KUSHROUTER_API_KEY": f"  {LEAK_CANARY}\n",
+            "KUSHROUTER_BASE_URL": "http://127.0.0.1:8787/prefix/",
+            "KUSHROUTER_TIMEOUT": "2.5",
+            "KUSHROUTER_MAX_RETRIES": "0",
+            "KUSHROUTER_MCP_LOG_LEVEL": "debug",
+        }
+    )
+    assert settings.api_key is not None and settings.api_key.reveal() == LEAK_CANARY
+    assert settings.base_url == "http://127.0.0.1:8787/prefix"
+    assert (settings.timeout_seconds, settings.max_retries, settings.log_level) == (2.5, 0, "DEBUG")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("KUSHROUTER_BASE_URL", "api.kushrouter.com"),
+        ("KUSHROUTER_BASE_URL", "ftp://api.kushrouter.com"),
+        ("KUSHROUTER_BASE_URL", "https://user:pass@api.kushrouter.com"),
+        ("KUSHROUTER_BASE_URL", "https://api.kushrouter.com/?id=1"),
+        ("KUSHROUTER_TIMEOUT", "soon"),
+        ("KUSHROUTER_TIMEOUT", "0"),
+        ("KUSHROUTER_MAX_RETRIES", "1.5"),
+        ("KUSHROUTER_MAX_RETRIES", "11"),
+        ("KUSHROUTER_MCP_MAX_PAYLOAD_CHARS", "0"),
+        ("KUSHROUTER_MCP_MAX_BODY_BYTES", "100"),
+        ("KUSHROUTER_MCP_LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_the_flag_shares_the_environment_rule_and_is_named() -> None:
+    assert parse_max_body_bytes(4096, "--max-body-bytes") == 4096
+    with pytest.raises(ConfigError, match="--max-body-bytes"):
+        parse_max_body_bytes(100, "--max-body-bytes")
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_log_lines_and_tracebacks_are_scrubbed(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", [LEAK_CANARY])
+    logger = logging.getLogger("kushrouter_mcp.test")
+    logger.info("header was Bearer %s", LEAK_CANARY)
+    try:
+        raise RuntimeError(f"echoed {LEAK_CANARY}")
+    except RuntimeError:
+        logger.exception("upstream failed")
+    err = capsys.readouterr().err
+    assert "header was Bearer [redacted]" in err
+    assert "RuntimeError: echoed [redacted]" in err
+    assert LEAK_CANARY not in err
