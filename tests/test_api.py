@@ -60,6 +60,11 @@ async def make_api(sandbox: RunningSandbox) -> AsyncIterator[ApiFactory]:
         await http.aclose()
 
 
+async def lookup(api: GenerationsApi, generation_id: str) -> dict[str, object]:
+    """A lookup with the key the api's settings hold, as a stdio server makes it."""
+    return await api.get_generation(generation_id, api.settings.api_key)
+
+
 def api_with_sleep(
     sandbox: RunningSandbox, sleep: RecordedSleep, key: str = ALICE_KEY, **kw: object
 ) -> tuple[GenerationsApi, httpx.AsyncClient]:
@@ -70,12 +75,12 @@ def api_with_sleep(
 
 @pytest.mark.parametrize("generation_id", [CHAT_ID, ANTHROPIC_ID, RESPONSES_ACTION_ID, WEIRD_ID])
 async def test_returns_the_record_as_seeded(make_api: ApiFactory, generation_id: str) -> None:
-    record = await make_api().get_generation(generation_id)
+    record = await lookup(make_api(), generation_id)
     assert record == SEED_RECORDS[generation_id]
 
 
 async def test_fields_the_api_adds_later_pass_through(make_api: ApiFactory) -> None:
-    record = await make_api().get_generation(EXTRA_FIELDS_ID)
+    record = await lookup(make_api(), EXTRA_FIELDS_ID)
     seeded = SEED_RECORDS[EXTRA_FIELDS_ID]
     assert record["cost"] == seeded["cost"]
     assert record["provider"] == seeded["provider"]
@@ -83,7 +88,7 @@ async def test_fields_the_api_adds_later_pass_through(make_api: ApiFactory) -> N
 
 
 async def test_id_is_one_encoded_query_parameter(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
-    await make_api().get_generation(WEIRD_ID)
+    await lookup(make_api(), WEIRD_ID)
     (request,) = sandbox.state.requests
     assert request.query == [("id", WEIRD_ID)]
     assert "&b=" not in request.raw_query and "#" not in request.raw_query
@@ -91,14 +96,14 @@ async def test_id_is_one_encoded_query_parameter(make_api: ApiFactory, sandbox: 
 
 
 async def test_uses_the_bearer_key_of_the_call(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
-    record = await make_api(key=BOB_KEY).get_generation(BOB_ONLY_ID)
+    record = await lookup(make_api(key=BOB_KEY), BOB_ONLY_ID)
     assert record["id"] == BOB_ONLY_ID
     assert [r.key_owner for r in sandbox.state.requests] == ["bob"]
 
 
 async def test_no_key_explains_how_to_set_it(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
     with pytest.raises(LookupFailed) as caught:
-        await make_api(key=None).get_generation(CHAT_ID)
+        await lookup(make_api(key=None), CHAT_ID)
     assert caught.value.kind == "no_key"
     assert "KUSHROUTER_API_KEY" in caught.value.message
     assert sandbox.state.requests == []
@@ -127,7 +132,7 @@ async def test_non_retryable_failures_answer_at_once(
     words: str,
 ) -> None:
     with pytest.raises(LookupFailed) as caught:
-        await make_api(key=key).get_generation(generation_id)
+        await lookup(make_api(key=key), generation_id)
     failure = caught.value
     assert (failure.kind, failure.status) == (kind, status)
     assert words in failure.message
@@ -137,7 +142,7 @@ async def test_non_retryable_failures_answer_at_once(
 
 async def test_not_found_names_the_id_and_the_wait(make_api: ApiFactory) -> None:
     with pytest.raises(LookupFailed) as caught:
-        await make_api().get_generation("chatcmpl-unknown-123")
+        await lookup(make_api(), "chatcmpl-unknown-123")
     assert "chatcmpl-unknown-123" in caught.value.message
     assert "few seconds" in caught.value.message
 
@@ -148,7 +153,7 @@ async def test_server_errors_are_retried_with_backoff(sandbox: RunningSandbox, s
     api, http = api_with_sleep(sandbox, sleep)
     sandbox.state.add_fault(status, times=2)
     async with http:
-        record = await api.get_generation(CHAT_ID)
+        record = await lookup(api, CHAT_ID)
     assert record["id"] == CHAT_ID
     assert len(sandbox.state.requests) == 3
     assert len(sleep.waits) == 2 and sleep.waits[1] > sleep.waits[0] > 0
@@ -159,7 +164,7 @@ async def test_server_errors_give_up_after_the_retry_budget(sandbox: RunningSand
     api, http = api_with_sleep(sandbox, sleep, max_retries=2)
     async with http:
         with pytest.raises(LookupFailed) as caught:
-            await api.get_generation("sandbox-status-503")
+            await lookup(api, "sandbox-status-503")
     assert caught.value.kind == "upstream_error" and caught.value.status == 503
     assert "3 attempts" in caught.value.message
     assert len(sandbox.state.requests) == 3
@@ -170,7 +175,7 @@ async def test_backoff_is_capped(sandbox: RunningSandbox) -> None:
     api, http = api_with_sleep(sandbox, sleep, max_retries=10, timeout_seconds=600)
     async with http:
         with pytest.raises(LookupFailed):
-            await api.get_generation("sandbox-status-500")
+            await lookup(api, "sandbox-status-500")
     assert max(sleep.waits) <= 8.0
     assert len(sleep.waits) == 10
 
@@ -183,7 +188,7 @@ async def test_rate_limit_honours_retry_after(sandbox: RunningSandbox, retry_aft
     api, http = api_with_sleep(sandbox, sleep)
     sandbox.state.add_fault(429, times=1, retry_after=retry_after)
     async with http:
-        record = await api.get_generation(CHAT_ID)
+        record = await lookup(api, CHAT_ID)
     assert record["id"] == CHAT_ID
     (wait,) = sleep.waits
     assert 1.0 <= wait <= 3.0
@@ -192,7 +197,7 @@ async def test_rate_limit_honours_retry_after(sandbox: RunningSandbox, retry_aft
 async def test_rate_limit_with_real_wait(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
     sandbox.state.add_fault(429, times=1, retry_after="1")
     started = time.monotonic()
-    record = await make_api().get_generation(ANTHROPIC_ID)
+    record = await lookup(make_api(), ANTHROPIC_ID)
     assert record["id"] == ANTHROPIC_ID
     assert time.monotonic() - started >= 0.9
 
@@ -203,7 +208,7 @@ async def test_rate_limit_longer_than_the_budget_is_not_waited(
     sandbox.state.add_fault(429, times=5, retry_after="120")
     started = time.monotonic()
     with pytest.raises(LookupFailed) as caught:
-        await make_api(timeout_seconds=5).get_generation(CHAT_ID)
+        await lookup(make_api(timeout_seconds=5), CHAT_ID)
     assert time.monotonic() - started < 2
     assert caught.value.kind == "rate_limited"
     assert "120 s" in caught.value.message and "KUSHROUTER_TIMEOUT" in caught.value.message
@@ -212,7 +217,7 @@ async def test_rate_limit_longer_than_the_budget_is_not_waited(
 async def test_a_hanging_upstream_is_bounded_by_the_budget(make_api: ApiFactory) -> None:
     started = time.monotonic()
     with pytest.raises(LookupFailed) as caught:
-        await make_api(timeout_seconds=1.5).get_generation("sandbox-slow-30")
+        await lookup(make_api(timeout_seconds=1.5), "sandbox-slow-30")
     elapsed = time.monotonic() - started
     assert caught.value.kind == "timeout"
     assert "1.5 s" in caught.value.message
@@ -227,7 +232,7 @@ async def test_connection_refused_is_unreachable(make_api: ApiFactory) -> None:
     config = Settings(api_key=ApiKey(ALICE_KEY), base_url=f"http://127.0.0.1:{port}", max_retries=2)
     async with new_http_client(config) as http:
         with pytest.raises(LookupFailed) as caught:
-            await GenerationsApi(config, http, sleep=sleep).get_generation(CHAT_ID)
+            await lookup(GenerationsApi(config, http, sleep=sleep), CHAT_ID)
     assert caught.value.kind == "unreachable"
     assert "KUSHROUTER_BASE_URL" in caught.value.message
     assert len(sleep.waits) == 2, "connection errors are retried"
@@ -238,7 +243,7 @@ async def test_connection_reset_is_retried_then_reported(sandbox: RunningSandbox
     api, http = api_with_sleep(sandbox, sleep, max_retries=1)
     async with http:
         with pytest.raises(LookupFailed) as caught:
-            await api.get_generation("sandbox-reset")
+            await lookup(api, "sandbox-reset")
     assert caught.value.kind in ("unreachable", "timeout")
     assert len(sandbox.state.requests) == 2
 
@@ -256,7 +261,7 @@ async def test_a_200_of_the_wrong_shape_is_reported(
     make_api: ApiFactory, generation_id: str, detail: str
 ) -> None:
     with pytest.raises(LookupFailed) as caught:
-        await make_api().get_generation(generation_id)
+        await lookup(make_api(), generation_id)
     assert caught.value.kind == "bad_response"
     assert detail in caught.value.message
     assert "KUSHROUTER_BASE_URL" in caught.value.message
@@ -265,13 +270,13 @@ async def test_a_200_of_the_wrong_shape_is_reported(
 async def test_a_record_without_id_is_the_wrong_shape(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
     sandbox.state.add_fault(200, body=b'{"success": true, "generation": {"model": "x"}}')
     with pytest.raises(LookupFailed) as caught:
-        await make_api().get_generation(CHAT_ID)
+        await lookup(make_api(), CHAT_ID)
     assert "generation.id" in caught.value.message
 
 
 async def test_a_redirect_loop_is_reported(make_api: ApiFactory, sandbox: RunningSandbox) -> None:
     with pytest.raises(LookupFailed) as caught:
-        await make_api().get_generation("sandbox-redirect-loop")
+        await lookup(make_api(), "sandbox-redirect-loop")
     assert caught.value.kind == "bad_response"
     assert "redirect" in caught.value.message
 
@@ -282,7 +287,7 @@ async def test_an_oversized_body_is_not_read_into_memory(
     huge_id = b"x" * (5 * 1024 * 1024)
     sandbox.state.add_fault(200, body=b'{"success": true, "generation": {"id": "' + huge_id + b'"}}')
     with pytest.raises(LookupFailed) as caught:
-        await make_api().get_generation(CHAT_ID)
+        await lookup(make_api(), CHAT_ID)
     assert caught.value.kind == "bad_response"
     assert "over 4,194,304 bytes" in caught.value.message
 
@@ -292,11 +297,11 @@ async def test_every_5xx_is_retried_and_other_4xx_are_not(sandbox: RunningSandbo
     api, http = api_with_sleep(sandbox, sleep)
     sandbox.state.add_fault(501, times=1)
     async with http:
-        assert (await api.get_generation(CHAT_ID))["id"] == CHAT_ID
+        assert (await lookup(api, CHAT_ID))["id"] == CHAT_ID
         assert len(sleep.waits) == 1
         sandbox.state.add_fault(418, times=1)
         with pytest.raises(LookupFailed) as caught:
-            await api.get_generation(CHAT_ID)
+            await lookup(api, CHAT_ID)
     assert (caught.value.kind, caught.value.status) == ("rejected", 418)
     assert "418" in caught.value.message
     assert len(sleep.waits) == 1, "a 418 is not retried"
@@ -307,7 +312,7 @@ async def test_rate_limit_without_retry_after_waits_for_the_reset(sandbox: Runni
     api, http = api_with_sleep(sandbox, sleep)
     sandbox.state.add_fault(429, times=1)  # X-RateLimit-Reset = now + 1 s, no Retry-After
     async with http:
-        await api.get_generation(CHAT_ID)
+        await lookup(api, CHAT_ID)
     (wait,) = sleep.waits
     assert 0.0 <= wait <= 1.5
 
@@ -317,7 +322,7 @@ async def test_the_upstream_error_text_is_quoted_in_either_form(
 ) -> None:
     sandbox.state.add_fault(400, body=b'{"error": {"message": "id is   malformed", "type": "invalid"}}')
     with pytest.raises(LookupFailed) as caught:
-        await make_api().get_generation(CHAT_ID)
+        await lookup(make_api(), CHAT_ID)
     assert 'KushRouter said: "id is malformed"' in caught.value.message
 
 
@@ -326,7 +331,7 @@ async def test_an_oversized_error_page_names_its_status(
 ) -> None:
     sandbox.state.add_fault(500, body=b"x" * (5 * 1024 * 1024))
     with pytest.raises(LookupFailed) as caught:
-        await make_api().get_generation(CHAT_ID)
+        await lookup(make_api(), CHAT_ID)
     assert caught.value.kind == "bad_response"
     assert "answered 500" in caught.value.message
 
@@ -335,7 +340,7 @@ async def test_without_a_client_it_makes_one_on_first_use_and_closes_it(sandbox:
     unused = GenerationsApi(Settings(api_key=ApiKey(ALICE_KEY), base_url=sandbox.base_url))
     await unused.aclose()  # nothing was made, nothing to close
     api = GenerationsApi(Settings(api_key=ApiKey(ALICE_KEY), base_url=sandbox.base_url))
-    assert (await api.get_generation(CHAT_ID))["id"] == CHAT_ID
-    assert (await api.get_generation(ANTHROPIC_ID))["id"] == ANTHROPIC_ID
+    assert (await lookup(api, CHAT_ID))["id"] == CHAT_ID
+    assert (await lookup(api, ANTHROPIC_ID))["id"] == ANTHROPIC_ID
     await api.aclose()
     assert len(sandbox.state.requests) == 2

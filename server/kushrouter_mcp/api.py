@@ -82,7 +82,7 @@ class GenerationsApi:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        self._settings = settings
+        self.settings = settings
         self._http = http
         self._owns_http = http is None
         self._sleep = sleep
@@ -94,12 +94,11 @@ class GenerationsApi:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:  # no await before the assignment: concurrent first calls share one
-            self._http = new_http_client(self._settings)
+            self._http = new_http_client(self.settings)
         return self._http
 
-    async def get_generation(self, generation_id: str) -> dict[str, Any]:
-        """The generation record as the API returned it (validated), or LookupFailed."""
-        key = self._settings.api_key
+    async def get_generation(self, generation_id: str, key: ApiKey | None) -> dict[str, Any]:
+        """The record as the API returned it (validated) when read with `key`, or LookupFailed."""
         if key is None:
             raise LookupFailed(
                 "no_key",
@@ -108,7 +107,7 @@ class GenerationsApi:
                 'environment — for example the "env" block of your client\'s MCP config — and restart '
                 "the server. extract_generation_id works without a key.",
             )
-        budget = self._settings.timeout_seconds
+        budget = self.settings.timeout_seconds
         deadline = time.monotonic() + budget
         with anyio.move_on_after(budget):
             try:
@@ -132,14 +131,14 @@ class GenerationsApi:
                 if not error.retryable:
                     raise
                 failure = error
-            if attempt > self._settings.max_retries:
+            if attempt > self.settings.max_retries:
                 failure.message += f" Gave up after {attempt} attempts."
                 raise failure
             delay = failure.retry_after if failure.retry_after is not None else self._backoff(attempt)
             if time.monotonic() + delay >= deadline:
                 failure.message += (
                     f" Not retried: waiting {delay:.1f} s would pass the "
-                    f"{self._settings.timeout_seconds:g} s budget (KUSHROUTER_TIMEOUT)."
+                    f"{self.settings.timeout_seconds:g} s budget (KUSHROUTER_TIMEOUT)."
                 )
                 raise failure
             logger.info("retrying lookup in %.2f s after %s (attempt %d)", delay, failure.kind, attempt)
@@ -170,7 +169,7 @@ class GenerationsApi:
         except httpx.TransportError as error:
             raise LookupFailed(
                 "unreachable",
-                f"Could not reach KushRouter at {self._settings.base_url} ({type(error).__name__}). "
+                f"Could not reach KushRouter at {self.settings.base_url} ({type(error).__name__}). "
                 "Check KUSHROUTER_BASE_URL and the network connection.",
                 retryable=True,
             ) from None

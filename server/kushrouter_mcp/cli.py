@@ -96,13 +96,16 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _serve(args: argparse.Namespace) -> int:
     from .logs import configure_logging
-    from .server import LOOPBACK_HOSTS, MCP_PATH, serve_http, serve_stdio, url_host
 
     settings = _settings(args)
     configure_logging(settings.log_level, [settings.api_key.reveal()] if settings.api_key else [])
     if args.transport == "stdio":
+        from .server import serve_stdio
+
         serve_stdio(settings)
         return 0
+    from .http_app import LOOPBACK_HOSTS, MCP_PATH, serve_http, url_host
+
     if args.host not in LOOPBACK_HOSTS:
         raise ConfigError(
             f"Refusing to serve on {args.host}: this server has no client authentication yet, so anyone who "

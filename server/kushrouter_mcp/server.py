@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
-from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__, tools
 from .api import GenerationsApi
-from .config import Settings
+from .config import ApiKey, Settings
 from .models import ExtractionResult, Generation
 from .validation import GENERATION_ID_SCHEMA
 
@@ -27,7 +23,6 @@ INSTRUCTIONS = (
     "response body or captured stream to extract_generation_id, then pass the id to get_generation to "
     "see what KushRouter recorded and billed (compare it with the usage the payload reported)."
 )
-MCP_PATH = "/mcp"
 
 
 @dataclass
@@ -41,6 +36,11 @@ class AppState:
 def _state(ctx: Context[AppState]) -> AppState:
     state: AppState = ctx.request_context.lifespan_context
     return state
+
+
+def _api_key(ctx: Context[AppState]) -> ApiKey | None:
+    """The KushRouter key this request's upstream calls use: the one configured for the server."""
+    return _state(ctx).settings.api_key
 
 
 def _read_only_tool(title: str, description: str, open_world: bool) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def create_server(settings: Settings) -> MCPServer[AppState]:
         ],
         ctx: Context[AppState],
     ) -> Annotated[CallToolResult, Generation]:
-        return await tools.get_generation(_state(ctx).api, id)
+        return await tools.get_generation(_state(ctx).api, id, _api_key(ctx))
 
     @server.tool(**_read_only_tool("Find the generation id in a response", tools.EXTRACT_DESCRIPTION, False))
     def extract_generation_id(
@@ -102,85 +102,5 @@ def create_server(settings: Settings) -> MCPServer[AppState]:
     return server
 
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def url_host(host: str) -> str:
-    """The host as it stands in a URL or a Host header: IPv6 literals in brackets."""
-    return f"[{host}]" if ":" in host else host
-
-
-def transport_security(host: str) -> TransportSecuritySettings:
-    """Host/Origin validation on for every bind address (the SDK turns it on only for loopback).
-
-    Loopback names and the bound address are allowed with any port, and without one (a
-    reverse proxy on port 80 sends a bare Host); any other Host gets 421, any other Origin 403.
-    """
-    names = {url_host(name) for name in (*LOOPBACK_HOSTS, host)}
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=sorted(names | {f"{name}:*" for name in names}),
-        allowed_origins=sorted(
-            f"{scheme}://{name}{any_port}"
-            for name in names
-            for scheme in ("http", "https")
-            for any_port in ("", ":*")
-        ),
-    )
-
-
 def serve_stdio(settings: Settings) -> None:
     create_server(settings).run("stdio")
-
-
-class BodySizeLimit:
-    """Answers a body declared over the limit with a 413 that names the limit and how to raise it.
-
-    The SDK's own check stays behind it for bodies sent without a Content-Length.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("headers") or ()) if scope["type"] == "http" else {}
-        declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            message = (
-                f"Request body too large: {int(declared):,} bytes, over this server's limit of "
-                f"{self.limit:,} bytes. Send a smaller payload, or raise the limit with --max-body-bytes or "
-                "KUSHROUTER_MCP_MAX_BODY_BYTES."
-            )
-            body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}})
-            response = Response(body.encode(), status_code=413, media_type="application/json")
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-def http_app(settings: Settings, host: str) -> ASGIApp:
-    """The streamable HTTP app at /mcp: Host/Origin validation on, request bodies bounded."""
-    app = create_server(settings).streamable_http_app(
-        streamable_http_path=MCP_PATH,
-        max_request_body_size=settings.max_body_bytes,
-        transport_security=transport_security(host),
-        host=host,
-    )
-    return BodySizeLimit(app, settings.max_body_bytes)
-
-
-def serve_http(settings: Settings, host: str, port: int) -> None:
-    """Serve http_app with uvicorn; imported lazily so stdio users never pay for it."""
-    import uvicorn
-
-    config = uvicorn.Config(
-        http_app(settings, host),
-        host=host,
-        port=port,
-        log_config=None,  # keep our stderr handler; uvicorn's default would log access to stdout
-        access_log=False,
-        log_level=settings.log_level.lower(),
-        lifespan="on",
-    )
-    uvicorn.Server(config).run()

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from mcp.types import CallToolResult, TextContent
 
 from .api import LookupFailed
+from .config import ApiKey
 from .models import USAGE_FIELDS, ExtractedGeneration, ExtractionResult, Generation
 from .validation import InvalidGenerationId, check_generation_id
 
@@ -36,7 +37,7 @@ Tool-call ids, output-item ids and ids quoted inside generated text are ignored.
 
 
 class GenerationLookup(Protocol):
-    async def get_generation(self, generation_id: str) -> dict[str, Any]: ...
+    async def get_generation(self, generation_id: str, key: ApiKey | None) -> dict[str, Any]: ...
 
 
 def error_result(message: str) -> CallToolResult:
@@ -47,13 +48,13 @@ def _result(summary: str, structured: dict[str, Any]) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=summary)], structured_content=structured)
 
 
-async def get_generation(api: GenerationLookup, raw_id: object) -> CallToolResult:
+async def get_generation(api: GenerationLookup, raw_id: object, key: ApiKey | None) -> CallToolResult:
     try:
         generation_id = check_generation_id(raw_id)
     except InvalidGenerationId as error:
         return error_result(f"Invalid generation id: {error}")
     try:
-        record = await api.get_generation(generation_id)
+        record = await api.get_generation(generation_id, key)
     except LookupFailed as failure:
         return error_result(failure.message)
     return _result(summarize_record(record), record)
