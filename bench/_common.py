@@ -1,0 +1,172 @@
+"""What every bench shares: the two servers, a raw stdio JSON-RPC client, medians, the verdict line.
+
+The client is deliberately not the SDK's: a line written, a line read, so the clock sees the
+server and the pipe and nothing of a client's own validation. Both servers get the same
+treatment; only the ratio between them, measured side by side in one run, means anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+PROTOCOL_VERSION = "2025-11-25"  # the handshake era every IDE speaks today
+
+MIB = 1024 * 1024
+CHUNK = (
+    '{"id":"chatcmpl-bench-1","object":"chat.completion.chunk","created":1731753062,'
+    '"model":"gpt-5-mini","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}'
+)
+USAGE = (
+    'data: {"id":"chatcmpl-bench-1","object":"chat.completion.chunk","choices":[],'
+    '"usage":{"prompt_tokens":12,"completion_tokens":34,"total_tokens":46}}\n\ndata: [DONE]\n\n'
+)
+
+
+def stream_of(size: int) -> str:
+    """A Chat Completions SSE capture of about `size` characters, usage in its last event."""
+    event = f"data: {CHUNK % 'lorem ipsum dolor sit amet '}\n\n"
+    return event * (size // len(event)) + USAGE
+
+
+OURS = [sys.executable, "-m", "kushrouter_mcp"]
+FLOOR = [sys.executable, str(BENCH / "floor_server.py")]
+
+
+def server_env(base_url: str = "http://127.0.0.1:9", api_key: str = "") -> dict[str, str]:
+    """The environment an IDE would give either server: its settings and PATH, nothing else.
+
+    The default base URL is the discard port on loopback: nothing is ever reached by accident.
+    """
+    env = {"KUSHROUTER_BASE_URL": base_url, "PATH": os.environ.get("PATH", "")}
+    if api_key:
+        env["KUSHROUTER_API_KEY"] = api_key
+    return env
+
+
+class StdioServer:
+    """A server process spoken to in JSON-RPC lines over its stdin and stdout."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=BENCH.parent
+        )
+        self._last_id = 0
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.timed_request(method, params)[1]
+
+    def timed_request(
+        self, method: str, params: dict[str, Any] | None = None
+    ) -> tuple[float, dict[str, Any]]:
+        """(seconds from the write to the answer's arrival, its result).
+
+        The clock covers the server and the pipe only: encoding the request happens before it
+        starts and parsing the answer after it stops, so a big echo costs the floor no client time.
+        """
+        self._last_id += 1
+        request_id = self._last_id
+        data = self._encode({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}})
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        started = time.perf_counter()
+        self.process.stdin.write(data)  # one write, as a real client sends it
+        self.process.stdin.flush()
+        while True:  # notifications on the way are skipped
+            line = self.process.stdout.readline()
+            arrived = time.perf_counter()
+            if not line:
+                raise RuntimeError(f"server exited (code {self.process.poll()}) before answering")
+            message = json.loads(line)
+            if message.get("id") == request_id:
+                break
+        if "error" in message:
+            raise RuntimeError(f"{method} failed: {message['error']}")
+        result: dict[str, Any] = message["result"]
+        return arrived - started, result
+
+    def initialize(self) -> dict[str, Any]:
+        result = self.request(
+            "initialize",
+            {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "kushrouter-bench", "version": "1"},
+            },
+        )
+        assert self.process.stdin is not None
+        self.process.stdin.write(self._encode({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        self.process.stdin.flush()
+        return result
+
+    def call_tool(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        return self.timed_call(name, arguments)[1]
+
+    def timed_call(self, name: str, arguments: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        """A tools/call timed as `timed_request`; an isError answer fails the bench, never counts."""
+        seconds, result = self.timed_request("tools/call", {"name": name, "arguments": arguments})
+        if result.get("isError"):
+            raise RuntimeError(f"{name} answered isError: {str(result.get('content'))[:500]}")
+        return seconds, result
+
+    def peak_rss_kib(self) -> int:
+        """The process's peak resident set (VmHWM) so far, in KiB (Linux /proc)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmHWM in /proc/<pid>/status (Linux only)")
+
+    def close(self) -> None:
+        """End of input is how a stdio client says goodbye; kill only a server that ignores it."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def __enter__(self) -> StdioServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _encode(message: dict[str, Any]) -> bytes:
+        return json.dumps(message).encode() + b"\n"
+
+
+def quartiles(samples: Sequence[float]) -> tuple[float, float, float]:
+    """(25th percentile, median, 75th percentile)."""
+    low, median, high = statistics.quantiles(samples, n=4, method="inclusive")
+    return low, median, high
+
+
+def describe(name: str, samples: Sequence[float], unit: str, scale: float = 1.0, digits: int = 1) -> str:
+    """`name: median unit (IQR low–high, n samples)`, the spread a noisy machine owes its reader."""
+    low, median, high = (value * scale for value in quartiles(samples))
+    return (
+        f"{name}: median {median:.{digits}f} {unit} "
+        f"(IQR {low:.{digits}f}–{high:.{digits}f}, n={len(samples)})"
+    )
+
+
+def verdict(label: str, ours: float, floor: float, unit: str, goal: float, digits: int = 1) -> str:
+    """The last line of every bench, parsed by run_all: figures, ratio to the floor, goal."""
+    ratio = ours / floor
+    outcome = "met" if ratio <= goal else f"missed by {(ratio / goal - 1) * 100:.0f}%"
+    return (
+        f"{label}: ours {ours:.{digits}f} {unit}, floor {floor:.{digits}f} {unit} -> ratio {ratio:.2f}x "
+        f"(goal <= {goal:.2f}x, {outcome})"
+    )
