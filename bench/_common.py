@@ -148,7 +148,9 @@ class StdioServer:
 
 
 def quartiles(samples: Sequence[float]) -> tuple[float, float, float]:
-    """(25th percentile, median, 75th percentile)."""
+    """(25th percentile, median, 75th percentile); a single sample is all three."""
+    if len(samples) == 1:
+        return samples[0], samples[0], samples[0]
     low, median, high = statistics.quantiles(samples, n=4, method="inclusive")
     return low, median, high
 
