@@ -358,26 +358,103 @@ def _read_text(text: str, sink: _Collector, text_depth: int) -> None:
 
 def _read_sse(text: str, sink: _Collector, text_depth: int) -> None:
     """Server-sent events: data lines joined per event; other lines read as loose text."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    inert = _InertEvents()
     data: list[str] = []
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+    position, end = 0, len(text)
+    while position < end:
+        if not data and inert.run is not None and (run := inert.run.match(text, position)):
+            position = run.end()  # a run of text-delta chunks, skipped in one C-level match
+            continue
+        newline = text.find("\n", position)
+        line = text[position : end if newline < 0 else newline]
+        position = end if newline < 0 else newline + 1
         if line.startswith("data:"):
             data.append(line[6:] if line.startswith("data: ") else line[5:])
             continue
         if data:
-            _read_event("\n".join(data), sink, text_depth)
+            _read_event(data[0] if len(data) == 1 else "\n".join(data), sink, text_depth, inert)
             data = []
         if line and not line.startswith((":", "event:", "id:", "retry:")):
             _scan_documents(line, sink, text_depth)
     if data:
-        _read_event("\n".join(data), sink, text_depth)
+        _read_event("\n".join(data), sink, text_depth, inert)
 
 
-def _read_event(data: str, sink: _Collector, text_depth: int) -> None:
+# A key that can change what is found: ids, usage, models, statuses, the objects that carry
+# them, a non-null finish reason, and every key under which a body may be kept as a string.
+# Inside a JSON string a quote is always escaped, so these match keys (or whole string
+# values), never generated text.
+_SIGNIFICANT = re.compile(
+    r'"(?:usage"(?![ \t]*:[ \t]*null)|(?:id|model|object|endpoint|status|response|message|'
+    r"stop_reason|error|" + "|".join(sorted(_BODY_KEYS)) + r')")|finish_reason"[ \t]*:[ \t]*"'
+)
+_CHUNK_START = '{"id":"'
+_CONTENT = '"content":"'
+# The inside of a JSON string on one line: no bare quote, backslash or newline.
+_STRING_BODY = r'[^"\\\n]*(?:\\[^\n][^"\\\n]*)*'
+
+
+class _InertEvents:
+    """Recognises, without parsing, stream events that cannot change what was found.
+
+    Most of a long capture is text deltas, and json.loads of each one costs several times
+    more than everything else. Skipped: an object event with no significant key at all (an
+    Anthropic content_block_delta, a Responses output_text.delta), and a chat chunk whose
+    text up to "choices" repeats the last parsed chunk's (same id, object, model) and whose
+    rest holds no significant key. Once such a chunk is seen, `run` matches a whole series
+    of chunks identical to it but for their delta text. Anything else is parsed as before.
+    (A key spelled with \\u escapes would slip past; no JSON encoder writes ASCII keys so.)
+    """
+
+    def __init__(self) -> None:
+        self._chunk_head: str | None = None
+        self.run: re.Pattern[str] | None = None
+
+    def skips(self, data: str) -> bool:
+        if not data.startswith("{"):
+            return False
+        if not data.startswith(_CHUNK_START):
+            return _SIGNIFICANT.search(data) is None
+        cut = data.find('"choices"')
+        if cut <= 0 or data[:cut] != self._chunk_head or _SIGNIFICANT.search(data, cut) is not None:
+            return False
+        if self.run is None or not self.run.match(f"data: {data}\n\n"):
+            self.run = _run_like(data)
+        return True
+
+    def learn(self, data: str, event: object) -> None:
+        if isinstance(event, dict) and event.get("object") == "chat.completion.chunk":
+            cut = data.find('"choices"') if data.startswith(_CHUNK_START) else -1
+            self._chunk_head = data[:cut] if cut > 0 else None
+
+
+def _run_like(chunk: str) -> re.Pattern[str] | None:
+    """Consecutive SSE events identical to the inert `chunk` except for its delta text."""
+    start = chunk.find(_CONTENT)
+    if start < 0:
+        return None
+    opened = start + len(_CONTENT)
     try:
-        _walk(json.loads(data), sink, text_depth)
+        closed = json.decoder.scanstring(chunk, opened)[1]  # just past the closing quote
+    except ValueError:
+        return None
+    before, after = re.escape(chunk[:opened]), re.escape(chunk[closed - 1 :])
+    return re.compile(f"(?:data: ?{before}{_STRING_BODY}{after}\n\n)+")
+
+
+def _read_event(data: str, sink: _Collector, text_depth: int, inert: _InertEvents) -> None:
+    if inert.skips(data):
+        return
+    try:
+        event = json.loads(data)
     except (ValueError, RecursionError):
         # "[DONE]", a truncated last event, or events captured without blank lines between them.
         _scan_documents(data, sink, text_depth)
+        return
+    inert.learn(data, event)
+    _walk(event, sink, text_depth)
 
 
 def _scan_documents(text: str, sink: _Collector, text_depth: int) -> None:
