@@ -119,6 +119,25 @@ async def test_a_batch_mixes_found_missing_and_failing_ids(sandbox: RunningSandb
     assert [done for done, _ in progress] == sorted(done for done, _ in progress)
 
 
+async def test_progress_arrives_over_streamable_http(
+    sandbox: RunningSandbox, http_server_factory: Any
+) -> None:
+    url, _ = http_server_factory(server_env(sandbox.base_url))
+    progress: list[tuple[float, float | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total))
+
+    async with Client(url) as client:
+        result = await client.call_tool(
+            "get_generations",
+            {"ids": [CHAT_ID, ANTHROPIC_ID, "chatcmpl-none-1"]},
+            progress_callback=on_progress,
+        )
+    assert result.structured_content["counts"] == {"ids": 3, "found": 2, "not_found": 1, "failed": 0}
+    assert progress == [(1, 3), (2, 3), (3, 3)]
+
+
 async def test_a_429_storm_is_waited_out_with_one_probe_per_window(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
@@ -231,7 +250,7 @@ async def test_one_keys_rate_limit_does_not_slow_another(sandbox: RunningSandbox
     assert [r.key_owner for r in sandbox.state.requests] == ["alice", "bob"], "alice's held lookup never went"
 
 
-async def test_a_single_lookup_waits_with_the_batch_behind_the_same_window(sandbox: RunningSandbox) -> None:
+async def test_the_next_lookup_with_the_key_waits_out_the_window(sandbox: RunningSandbox) -> None:
     """A 429 met by one lookup holds the next lookup with that key until Retry-After has passed."""
     api = GenerationsApi(Settings(base_url=sandbox.base_url, cache_entries=0))
     try:
