@@ -1,7 +1,8 @@
 """The tools as plain functions: arguments in, a CallToolResult out, testable with fakes.
 
 Every failure a caller can cause or meet is an isError result with a message that
-says what happened and what to do; nothing here raises into the SDK.
+says what happened and what to do; nothing here raises into the SDK, except the resource
+reader: resources answer failures with ResourceError, which the SDK turns into an MCP error.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, TextContent
 
 from .api import Lookup, LookupFailed, no_key
@@ -138,8 +140,6 @@ async def get_generations(
 
 async def read_generation(api: GenerationLookup, raw_id: str, key: ApiKey | None) -> dict[str, Any]:
     """The record for the kushrouter://generations/{id} resource; ResourceError says why not."""
-    from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
-
     try:
         return (await api.lookup(check_generation_id(raw_id), key)).record
     except InvalidGenerationId as error:
