@@ -13,9 +13,16 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import httpx
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from kushrouter_mcp.sandbox import ALICE_KEY
 
 BENCH = Path(__file__).resolve().parent
 PROTOCOL_VERSION = "2025-11-25"  # the handshake era every IDE speaks today
@@ -38,6 +45,7 @@ def stream_of(size: int) -> str:
 
 
 OURS = [sys.executable, "-m", "kushrouter_mcp"]
+UNCACHED = {"KUSHROUTER_MCP_CACHE_SIZE": "0"}  # every lookup reaches upstream, as the floor's do
 FLOOR = [sys.executable, str(BENCH / "floor_server.py")]
 
 
@@ -172,3 +180,43 @@ def verdict(label: str, ours: float, floor: float, unit: str, goal: float, digit
         f"{label}: ours {ours:.{digits}f} {unit}, floor {floor:.{digits}f} {unit} -> ratio {ratio:.2f}x "
         f"(goal <= {goal:.2f}x, {outcome})"
     )
+
+
+@contextmanager
+def sandbox_process(latency_ms: float = 0.0) -> Iterator[str]:
+    """`kushrouter-mcp sandbox` on a free loopback port, in its own process (no GIL shared with us)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kushrouter_mcp", "sandbox", "--port", "0", "--latency-ms", str(latency_ms)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().strip()
+        if not first.startswith("KUSHROUTER_BASE_URL="):
+            raise RuntimeError(f"the sandbox did not start: {first!r}")
+        yield first.partition("=")[2]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def publish(base_url: str, ids: list[str]) -> None:
+    with httpx.Client(base_url=base_url) as http:
+        for gen_id in ids:
+            http.post("/_sandbox/records", json={"id": gen_id}).raise_for_status()
+
+
+def stdio_server(base_url: str, *args: str, **env: str) -> Client:
+    """The MCP server (or another script, with args) as a stdio subprocess, through the SDK's client."""
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=list(args) or ["-m", "kushrouter_mcp"],
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "KUSHROUTER_BASE_URL": base_url,
+            "KUSHROUTER_API_KEY": ALICE_KEY,
+            **env,
+        },
+    )
+    return Client(stdio_client(params))

@@ -3,7 +3,9 @@
 Both servers run at once against one sandbox (no injected latency; it answers in one write
 with TCP_NODELAY, so Nagle and delayed ACKs add nothing) and calls alternate between them.
 The floor does one GET and returns the JSON; ours adds id validation, the record's
-validation, retries-ready error mapping and a summary. Run: python bench/round_trip.py [--calls N]
+validation, retries-ready error mapping and a summary. Our cache is off here
+(KUSHROUTER_MCP_CACHE_SIZE=0), so every call reaches the sandbox as the floor's does;
+bench/cache.py measures cache hits. Run: python bench/round_trip.py [--calls N]
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import argparse
 from statistics import median
 
-from _common import FLOOR, OURS, StdioServer, describe, server_env, verdict
+from _common import FLOOR, OURS, UNCACHED, StdioServer, describe, server_env, verdict
 from kushrouter_mcp.sandbox import ALICE_KEY, CHAT_ID, run_sandbox
 
 GOAL = 1.25
@@ -28,7 +30,7 @@ def main() -> None:
     calls = parser.parse_args().calls
     with (
         run_sandbox() as sandbox,
-        StdioServer(OURS, server_env(sandbox.base_url, ALICE_KEY)) as ours_server,
+        StdioServer(OURS, {**server_env(sandbox.base_url, ALICE_KEY), **UNCACHED}) as ours_server,
         StdioServer(FLOOR, server_env(sandbox.base_url, ALICE_KEY)) as floor_server,
     ):
         ours_server.initialize()

@@ -301,7 +301,7 @@ async def test_every_5xx_is_retried_and_other_4xx_are_not(sandbox: RunningSandbo
         assert len(sleep.waits) == 1
         sandbox.state.add_fault(418, times=1)
         with pytest.raises(LookupFailed) as caught:
-            await lookup(api, CHAT_ID)
+            await lookup(api, ANTHROPIC_ID)  # not CHAT_ID: that one is cached now
     assert (caught.value.kind, caught.value.status) == ("rejected", 418)
     assert "418" in caught.value.message
     assert len(sleep.waits) == 1, "a 418 is not retried"

@@ -20,8 +20,11 @@ import anyio
 from pydantic import ValidationError
 
 from . import __version__
+from .cache import RecordCache
 from .config import ApiKey, Settings
+from .identity import KeyIdentities
 from .models import Generation
+from .rate_limit import GateClosed, RateLimitGate
 
 if TYPE_CHECKING:  # imported on the first lookup: start-up (every IDE launch) never pays for it
     import httpx
@@ -34,6 +37,10 @@ _BACKOFF_CAP_SECONDS = 8.0
 _UPSTREAM_TEXT_LIMIT = 200
 # A generation record is about a kilobyte; anything near this is not the API answering.
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+# Polling for a fresh record (wait_seconds): 0.25 s, then 1.6 times longer each time, at most 4 s.
+_FIRST_POLL_SECONDS = 0.25
+_POLL_GROWTH = 1.6
+_POLL_CAP_SECONDS = 4.0
 
 
 @dataclass(eq=False)  # exceptions must stay hashable
@@ -47,9 +54,29 @@ class LookupFailed(Exception):
     request_id: str | None = None
     retryable: bool = False  # 429, 5xx and connection errors, per the API's guide
     retry_after: float | None = None  # seconds the API asked to wait (429)
+    waited_seconds: float = 0.0  # time spent polling for the record (wait_seconds)
 
     def __str__(self) -> str:
         return self.message
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """A record and how it was had: after how long a wait for it to appear, and whether from the cache."""
+
+    record: dict[str, Any]
+    waited_seconds: float = 0.0
+    cached: bool = False
+
+
+def no_key() -> LookupFailed:
+    return LookupFailed(
+        "no_key",
+        "No KushRouter API key is configured, so generations can't be looked up. Set "
+        "KUSHROUTER_API_KEY (a kr_… key from your KushRouter dashboard) in this MCP server's "
+        'environment — for example the "env" block of your client\'s MCP config — and restart '
+        "the server. extract_generation_id works without a key.",
+    )
 
 
 def new_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -81,12 +108,17 @@ class GenerationsApi:
         *,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         jitter: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._http = http
         self._owns_http = http is None
         self._sleep = sleep
         self._jitter = jitter
+        self._clock = clock
+        self._identities = KeyIdentities()
+        self.cache = RecordCache(settings.cache_entries, settings.cache_ttl_seconds, clock)
+        self.gate = RateLimitGate(sleep, clock)
 
     async def aclose(self) -> None:
         if self._owns_http and self._http is not None:
@@ -99,19 +131,46 @@ class GenerationsApi:
 
     async def get_generation(self, generation_id: str, key: ApiKey | None) -> dict[str, Any]:
         """The record as the API returned it (validated) when read with `key`, or LookupFailed."""
+        return (await self.lookup(generation_id, key)).record
+
+    async def lookup(self, generation_id: str, key: ApiKey | None, wait_seconds: float = 0.0) -> Lookup:
+        """The record read with `key`: from the cache if it holds it, else from the API.
+
+        With `wait_seconds`, a 404 is polled at a growing interval until the record appears or the
+        wait runs out; the wait comes on top of each poll's own time budget.
+        """
         if key is None:
-            raise LookupFailed(
-                "no_key",
-                "No KushRouter API key is configured, so generations can't be looked up. Set "
-                "KUSHROUTER_API_KEY (a kr_… key from your KushRouter dashboard) in this MCP server's "
-                'environment — for example the "env" block of your client\'s MCP config — and restart '
-                "the server. extract_generation_id works without a key.",
-            )
+            raise no_key()
+        identity = self._identities.of(key)
+        cached = self.cache.get(identity, generation_id)
+        if cached is not None:
+            return Lookup(cached, cached=True)
+        started = polled = self._clock()
+        interval = _FIRST_POLL_SECONDS
+        while True:
+            try:
+                record = await self._fetch_within_budget(generation_id, key, identity)
+                break
+            except LookupFailed as failure:
+                if failure.kind != "not_found" or self._clock() - started >= wait_seconds:
+                    if polled > started:
+                        failure.waited_seconds = waited = polled - started
+                        failure.message += f" Waited {waited:.1f} s (wait_seconds={wait_seconds:g})."
+                    raise
+                pause = min(interval, wait_seconds - (self._clock() - started))
+            await self._sleep(pause)
+            interval = min(interval * _POLL_GROWTH, _POLL_CAP_SECONDS)
+            polled = self._clock()
+        self.cache.put(identity, generation_id, record)
+        # The wait is the time until the poll that found it: zero when the first lookup did.
+        return Lookup(record, polled - started)
+
+    async def _fetch_within_budget(self, generation_id: str, key: ApiKey, identity: bytes) -> dict[str, Any]:
         budget = self.settings.timeout_seconds
-        deadline = time.monotonic() + budget
+        deadline = self._clock() + budget
         with anyio.move_on_after(budget):
             try:
-                return await self._with_retries(generation_id, key, deadline)
+                return await self._with_retries(generation_id, key, identity, deadline)
             except LookupFailed as failure:
                 failure.message = _scrub(failure.message, key)
                 raise
@@ -121,28 +180,55 @@ class GenerationsApi:
             "The API may be slow or unreachable from here; try again shortly, or raise KUSHROUTER_TIMEOUT.",
         )
 
-    async def _with_retries(self, generation_id: str, key: ApiKey, deadline: float) -> dict[str, Any]:
+    async def _with_retries(
+        self, generation_id: str, key: ApiKey, identity: bytes, deadline: float
+    ) -> dict[str, Any]:
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._attempt(generation_id, key)
+                return await self._attempt_at_gate(generation_id, key, identity, deadline)
             except LookupFailed as error:
                 if not error.retryable:
                     raise
                 failure = error
+            delay = failure.retry_after if failure.retry_after is not None else self._backoff(attempt)
+            if failure.status == 429:
+                # Every lookup with this key now waits the window out at the gate, this one included.
+                self.gate.close(identity, delay)
             if attempt > self.settings.max_retries:
                 failure.message += f" Gave up after {attempt} attempts."
                 raise failure
-            delay = failure.retry_after if failure.retry_after is not None else self._backoff(attempt)
-            if time.monotonic() + delay >= deadline:
+            if self._clock() + delay >= deadline:
                 failure.message += (
                     f" Not retried: waiting {delay:.1f} s would pass the "
                     f"{self.settings.timeout_seconds:g} s budget (KUSHROUTER_TIMEOUT)."
                 )
                 raise failure
             logger.info("retrying lookup in %.2f s after %s (attempt %d)", delay, failure.kind, attempt)
-            await self._sleep(delay)
+            if failure.status != 429:
+                await self._sleep(delay)
+
+    async def _attempt_at_gate(
+        self, generation_id: str, key: ApiKey, identity: bytes, deadline: float
+    ) -> dict[str, Any]:
+        """One attempt, once the key's rate-limit window (if any) lets it through."""
+        if not self.gate.is_limited(identity):  # the common case: no window, nothing to hold
+            return await self._attempt(generation_id, key)
+        try:
+            probe = await self.gate.wait_turn(identity, deadline)
+        except GateClosed as closed:
+            raise _still_limited(closed.wait_seconds, self.settings.timeout_seconds) from None
+        answered = False
+        try:
+            record = await self._attempt(generation_id, key)
+            answered = True
+            return record
+        except LookupFailed as failure:
+            answered = failure.status is not None and failure.status != 429
+            raise
+        finally:
+            self.gate.release(identity, probe, lifted=answered)
 
     def _backoff(self, attempt: int) -> float:
         # Capped exponential backoff with full jitter, as the API's guide asks.
@@ -299,6 +385,27 @@ _ADVICE: dict[int, tuple[str, str]] = {
         "and space lookups out.",
     ),
 }
+
+
+def _still_limited(wait_seconds: float, budget: float) -> LookupFailed:
+    """A lookup held at the gate that can't get through within its budget."""
+    if wait_seconds > 0:
+        what = (
+            f"KushRouter's rate limit for this key is in force for another {wait_seconds:.1f} s (it "
+            f"answered 429 and asked to wait), longer than is left of the {budget:g} s budget "
+            "(KUSHROUTER_TIMEOUT)."
+        )
+    else:
+        what = (
+            "KushRouter's rate limit for this key was still being probed when the "
+            f"{budget:g} s budget (KUSHROUTER_TIMEOUT) ran out."
+        )
+    return LookupFailed(
+        "rate_limited",
+        f"{what} Not sent, to keep clear of the limit: try again after that, and space lookups out.",
+        429,
+        retry_after=wait_seconds or None,
+    )
 
 
 def _retry_after(response: _Answer) -> float | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 DEFAULT_BASE_URL = "https://api.kushrouter.com"
@@ -18,6 +18,65 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_PAYLOAD_CHARS = 16 * 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# --- Batch lookups and the record cache --------------------------------------------------------
+DEFAULT_BATCH_CONCURRENCY = 8
+DEFAULT_CACHE_ENTRIES = 1024
+DEFAULT_CACHE_TTL_SECONDS = 3600.0  # records are kept 7 days; an hour is far inside that
+
+LOOKUP_ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "KUSHROUTER_MCP_BATCH_CONCURRENCY": (
+        str(DEFAULT_BATCH_CONCURRENCY),
+        "Lookups get_generations runs at once (1 to 64).",
+    ),
+    "KUSHROUTER_MCP_CACHE_SIZE": (
+        str(DEFAULT_CACHE_ENTRIES),
+        "Completed generation records kept in memory (0 turns the cache off).",
+    ),
+    "KUSHROUTER_MCP_CACHE_TTL": (
+        f"{DEFAULT_CACHE_TTL_SECONDS:g}",
+        "Seconds a cached record is served before it is fetched again (1 to 86400).",
+    ),
+}
+
+
+class _LookupSettings(TypedDict):
+    batch_concurrency: int
+    cache_entries: int
+    cache_ttl_seconds: float
+
+
+def _lookup_settings(env: Mapping[str, str]) -> _LookupSettings:
+    """The batch and cache settings from the environment, as Settings keyword arguments."""
+    return {
+        "batch_concurrency": _number(
+            env.get("KUSHROUTER_MCP_BATCH_CONCURRENCY", ""),
+            "KUSHROUTER_MCP_BATCH_CONCURRENCY",
+            int,
+            DEFAULT_BATCH_CONCURRENCY,
+            1,
+            64,
+        ),
+        "cache_entries": _number(
+            env.get("KUSHROUTER_MCP_CACHE_SIZE", ""),
+            "KUSHROUTER_MCP_CACHE_SIZE",
+            int,
+            DEFAULT_CACHE_ENTRIES,
+            0,
+            1_000_000,
+        ),
+        "cache_ttl_seconds": _number(
+            env.get("KUSHROUTER_MCP_CACHE_TTL", ""),
+            "KUSHROUTER_MCP_CACHE_TTL",
+            float,
+            DEFAULT_CACHE_TTL_SECONDS,
+            1,
+            86400,
+        ),
+    }
+
+
+# --- End of batch and cache settings --------------------------------------------------------------
 
 # name -> (default shown in docs and --help, meaning)
 ENVIRONMENT: dict[str, tuple[str, str]] = {
@@ -46,6 +105,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "HTTP transport: largest request body; larger ones get 413.",
     ),
     "KUSHROUTER_MCP_LOG_LEVEL": ("WARNING", "Log level on stderr: DEBUG, INFO, WARNING, ERROR."),
+    **LOOKUP_ENVIRONMENT,
 }
 
 
@@ -79,6 +139,9 @@ class Settings:
     max_payload_chars: int = DEFAULT_MAX_PAYLOAD_CHARS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     log_level: str = "WARNING"
+    batch_concurrency: int = DEFAULT_BATCH_CONCURRENCY
+    cache_entries: int = DEFAULT_CACHE_ENTRIES
+    cache_ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -113,6 +176,7 @@ class Settings:
             ),
             max_body_bytes=parse_max_body_bytes(env.get("KUSHROUTER_MCP_MAX_BODY_BYTES", "")),
             log_level=parse_log_level(env.get("KUSHROUTER_MCP_LOG_LEVEL", "WARNING")),
+            **_lookup_settings(env),
         )
 
 

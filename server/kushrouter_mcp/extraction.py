@@ -394,6 +394,7 @@ _CHUNK_START = '{"id":"'
 _CONTENT = '"content":"'
 # The inside of a JSON string on one line: no bare quote, backslash or newline.
 _STRING_BODY = r'[^"\\\n]*(?:\\[^\n][^"\\\n]*)*'
+_STRING_TAIL = re.compile(_STRING_BODY + '"')
 
 
 class _InertEvents:
@@ -436,10 +437,10 @@ def _run_like(chunk: str) -> re.Pattern[str] | None:
     if start < 0:
         return None
     opened = start + len(_CONTENT)
-    try:
-        closed = json.decoder.scanstring(chunk, opened)[1]  # just past the closing quote
-    except ValueError:
+    text = _STRING_TAIL.match(chunk, opened)
+    if text is None:
         return None
+    closed = text.end()  # just past the closing quote
     before, after = re.escape(chunk[:opened]), re.escape(chunk[closed - 1 :])
     return re.compile(f"(?:data: ?{before}{_STRING_BODY}{after}\n\n)+")
 

@@ -95,3 +95,61 @@ class ExtractionResult(ExtractedGeneration):
     generations: list[ExtractedGeneration] = Field(
         description="One entry per id in `ids`, same order, with what the payload said about it."
     )
+
+
+# --- get_generations: a batch of lookups with totals ---------------------------------------------
+
+
+class ItemError(BaseModel):
+    """Why one id has no record."""
+
+    kind: str = Field(
+        description="invalid_id, not_found, unauthorized, forbidden, rate_limited, upstream_error, timeout, "
+        "unreachable, bad_response or rejected."
+    )
+    message: str = Field(description="What happened and what to do, in plain words.")
+
+
+class BatchItem(BaseModel):
+    """One distinct id of the batch, with its record or the reason it has none."""
+
+    id: str = Field(description="The id as given.")
+    generation: Generation | None = Field(None, description="The API's record, unchanged, when found.")
+    error: ItemError | None = Field(None, description="Why there is no record, when not found or failed.")
+    waited_seconds: float | None = Field(
+        None, description="Seconds spent waiting for the record to appear (only with wait_seconds)."
+    )
+
+
+class UsageTotals(BaseModel):
+    """The usage token fields summed over the found records (a missing field counts as 0)."""
+
+    generations: int = Field(description="Found records counted in these totals.")
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+
+
+class BatchTotals(BaseModel):
+    overall: UsageTotals
+    by_model: dict[str, UsageTotals] = Field(description='Keyed by the record\'s model ("unknown" if none).')
+    by_endpoint: dict[str, UsageTotals] = Field(
+        description='Keyed by the record\'s endpoint ("unknown" if none).'
+    )
+
+
+class BatchCounts(BaseModel):
+    ids: int = Field(description="Distinct ids looked up (duplicates are collapsed).")
+    found: int
+    not_found: int
+    failed: int = Field(description="Invalid ids and lookups that failed for any reason but a 404.")
+
+
+class BatchResult(BaseModel):
+    """Every distinct id in the order given, with totals over the records found."""
+
+    results: list[BatchItem]
+    counts: BatchCounts
+    totals: BatchTotals

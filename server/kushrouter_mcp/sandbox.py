@@ -335,6 +335,13 @@ class _Fault:
 
 
 @dataclass(frozen=True, slots=True)
+class _Storm:
+    until: float  # time.monotonic()
+    retry_after: str
+    owner: str | None  # None: every key
+
+
+@dataclass(frozen=True, slots=True)
 class ReceivedRequest:
     """One request the sandbox received. The API key itself is never kept, only whose it was."""
 
@@ -351,8 +358,55 @@ class SandboxState:
     def __init__(self) -> None:
         self.latency_seconds = 0.0
         self.requests: list[ReceivedRequest] = []
+        self.storm_hits: list[float] = []  # time.monotonic() of each lookup the storm answered 429
         self._faults: deque[_Fault] = deque()
+        self._storm: _Storm | None = None
+        self._published: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()  # the server thread pops faults while a test thread adds them
+
+    @property
+    def request_count(self) -> int:
+        """Requests received (control endpoints aside) since the last reset."""
+        return len(self.requests)
+
+    def publish(self, gen_id: str, after_seconds: float = 0.0, owner: str = "alice") -> dict[str, Any]:
+        """Add a Chat Completions record for `owner` that lookups find only `after_seconds` from now.
+
+        Until then it is a 404, as a record the real API has not written yet.
+        """
+        if owner not in API_KEY_IDS:
+            raise ValueError(f"owner must be one of {', '.join(API_KEY_IDS)}, got {owner!r}")
+        if not (math.isfinite(after_seconds) and after_seconds >= 0):
+            raise ValueError(f"after_seconds must be a finite number >= 0, got {after_seconds}")
+        record = _chat_record(gen_id, API_KEY_IDS[owner])
+        with self._lock:
+            self._published[gen_id] = (time.monotonic() + after_seconds, record)
+        return record
+
+    def published(self, gen_id: str) -> dict[str, Any] | None:
+        """The published record for `gen_id` if its time has come."""
+        entry = self._published.get(gen_id)
+        if entry is None or time.monotonic() < entry[0]:
+            return None
+        return entry[1]
+
+    def start_storm(self, seconds: float, retry_after: str = "1", owner: str | None = None) -> None:
+        """Answer every generation lookup (only `owner`'s, if given) 429 for the next `seconds`."""
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"seconds must be a finite number >= 0, got {seconds}")
+        if not _HEADER_VALUE.fullmatch(retry_after):
+            raise ValueError("retry_after must be printable ASCII")
+        if owner is not None and owner not in API_KEY_IDS:
+            raise ValueError(f"owner must be one of {', '.join(API_KEY_IDS)}, got {owner!r}")
+        self._storm = _Storm(time.monotonic() + seconds, retry_after, owner)
+
+    def storm_answer(self, owner: str) -> _Storm | None:
+        """The storm, if one is raging for `owner` now (and count the hit)."""
+        storm = self._storm
+        if storm is None or time.monotonic() >= storm.until or storm.owner not in (None, owner):
+            return None
+        self.storm_hits.append(time.monotonic())
+        return storm
 
     def add_fault(
         self,
@@ -386,11 +440,14 @@ class SandboxState:
             return fault
 
     def reset(self) -> None:
-        """Forget queued faults, injected latency and the request log."""
+        """Forget queued faults, storms, published records, injected latency and the request log."""
         with self._lock:
             self._faults.clear()
+            self._published.clear()
+        self._storm = None
         self.latency_seconds = 0.0
         self.requests.clear()
+        self.storm_hits.clear()
 
 
 # --- HTTP app ---------------------------------------------------------------------------------------
@@ -506,8 +563,12 @@ class _Endpoints:
         await _pause(request, self._state.latency_seconds)
         owner = _key_owner(request.headers.get("authorization"))
         api_key_id = API_KEY_IDS.get(owner) if owner else None
-        if api_key_id is None:
+        if api_key_id is None or owner is None:
             return _error(401, "Invalid API key")
+        storm = self._state.storm_answer(owner)
+        if storm is not None:
+            headers = {**_rate_limit_headers(), "Retry-After": storm.retry_after}
+            return _error(429, _ERROR_MESSAGES[429], headers)
         fault = self._state.next_fault()
         if fault is not None:
             return await _fault_response(fault, request)
@@ -522,7 +583,7 @@ class _Endpoints:
         magic = await _magic_response(gen_id, api_key_id, request)
         if magic is not None:
             return magic
-        record = SEED_RECORDS.get(gen_id)
+        record = SEED_RECORDS.get(gen_id) or self._state.published(gen_id)
         if record is None or record["apiKeyId"] != api_key_id:
             # Another key's record gets the same 404 as a missing one: existence is not revealed.
             return _error(404, "Generation not found")
@@ -535,7 +596,8 @@ class _Endpoints:
         return JSONResponse({"status": "ok"})
 
     async def requests(self, request: Request) -> Response:
-        return JSONResponse({"requests": [asdict(received) for received in list(self._state.requests)]})
+        received = list(self._state.requests)
+        return JSONResponse({"count": len(received), "requests": [asdict(one) for one in received]})
 
     async def faults(self, request: Request) -> Response:
         body = await _json_object(request, {"status", "times", "retry_after", "body", "delay"})
@@ -557,6 +619,31 @@ class _Endpoints:
         if not (math.isfinite(seconds) and seconds >= 0):
             raise HTTPException(400, "seconds must be a finite number >= 0")
         self._state.latency_seconds = seconds
+        return JSONResponse({"ok": True})
+
+    async def records(self, request: Request) -> Response:
+        body = await _json_object(request, {"id", "after_seconds", "owner"})
+        gen_id = _optional_str(body, "id")
+        if not gen_id:
+            raise HTTPException(400, "id must be a non-empty string")
+        try:
+            record = self._state.publish(
+                gen_id, _number(body, "after_seconds", 0.0), _optional_str(body, "owner") or "alice"
+            )
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return JSONResponse({"ok": True, "generation": record})
+
+    async def storm(self, request: Request) -> Response:
+        body = await _json_object(request, {"seconds", "retry_after", "owner"})
+        try:
+            self._state.start_storm(
+                _number(body, "seconds"),
+                _optional_str(body, "retry_after") or "1",
+                _optional_str(body, "owner"),
+            )
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
         return JSONResponse({"ok": True})
 
     async def reset(self, request: Request) -> Response:
@@ -641,6 +728,8 @@ def create_app(state: SandboxState | None = None) -> Starlette:
         Route(f"{_CONTROL_PREFIX}requests", endpoints.requests, methods=["GET"]),
         Route(f"{_CONTROL_PREFIX}faults", endpoints.faults, methods=["POST"]),
         Route(f"{_CONTROL_PREFIX}latency", endpoints.latency, methods=["POST"]),
+        Route(f"{_CONTROL_PREFIX}records", endpoints.records, methods=["POST"]),
+        Route(f"{_CONTROL_PREFIX}storm", endpoints.storm, methods=["POST"]),
         Route(f"{_CONTROL_PREFIX}reset", endpoints.reset, methods=["POST"]),
     ]
     return Starlette(
@@ -815,7 +904,8 @@ Fault ids (any valid key):
   sandbox-status-<code>  code: {codes}
   {"  ".join(_CANNED)}
   sandbox-slow-<seconds>  sandbox-redirect-loop  sandbox-reset
-Control: GET /_sandbox/requests, /_sandbox/health; POST /_sandbox/faults, /_sandbox/latency, /_sandbox/reset
+Control: GET /_sandbox/requests, /_sandbox/health; POST /_sandbox/faults, /_sandbox/latency,
+  /_sandbox/records (a record that appears later), /_sandbox/storm (429s for a while), /_sandbox/reset
 Point the MCP server at it:
   export KUSHROUTER_BASE_URL={sandbox.base_url}
   export KUSHROUTER_API_KEY={ALICE_KEY}"""

@@ -1,7 +1,8 @@
-"""The MCP server: one app factory, a lifespan holding the shared HTTP client, two tools."""
+"""The MCP server: an app factory, a lifespan holding the shared API client, tools, a resource, a prompt."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,17 +12,25 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from . import __version__, tools
+from . import __version__, prompts, tools
 from .api import GenerationsApi
+from .batch import MAX_BATCH_IDS, Progress
 from .config import ApiKey, Settings
-from .models import ExtractionResult, Generation
+from .models import BatchResult, ExtractionResult, Generation
 from .validation import GENERATION_ID_SCHEMA
 
 SERVER_NAME = "kushrouter"
 INSTRUCTIONS = (
     "Audit the token usage of LLM requests made through KushRouter. To check a request: pass its "
     "response body or captured stream to extract_generation_id, then pass the id to get_generation to "
-    "see what KushRouter recorded and billed (compare it with the usage the payload reported)."
+    "see what KushRouter recorded and billed (compare it with the usage the payload reported). For "
+    "many requests at once, pass all their ids to get_generations: it sums the billed usage by model and "
+    "endpoint. The audit_usage prompt walks through a whole audit."
+)
+RESOURCE_TEMPLATE = "kushrouter://generations/{id}"
+WAIT_SECONDS_DESCRIPTION = (
+    "Seconds to keep polling while the record is not found yet (0 to 60, default 0): a record can take a "
+    "few seconds to appear after the request ends."
 )
 
 
@@ -44,7 +53,7 @@ def _api_key(ctx: Context[AppState]) -> ApiKey | None:
 
 
 def _read_only_tool(title: str, description: str, open_world: bool) -> dict[str, Any]:
-    """Both tools only read: safe to call again, nothing changes anywhere."""
+    """The tools only read: safe to call again, nothing changes anywhere."""
     annotations = ToolAnnotations(
         title=title, read_only_hint=True, idempotent_hint=True, open_world_hint=open_world
     )
@@ -82,8 +91,37 @@ def create_server(settings: Settings) -> MCPServer[AppState]:
             ),
         ],
         ctx: Context[AppState],
+        wait_seconds: Annotated[
+            object, Field(description=WAIT_SECONDS_DESCRIPTION, json_schema_extra=tools.WAIT_SECONDS_SCHEMA)
+        ] = 0,
     ) -> Annotated[CallToolResult, Generation]:
-        return await tools.get_generation(_state(ctx).api, id, _api_key(ctx))
+        return await tools.get_generation(_state(ctx).api, id, _api_key(ctx), wait_seconds)
+
+    @server.tool(
+        **_read_only_tool("Look up many KushRouter generations", tools.GET_GENERATIONS_DESCRIPTION, True)
+    )
+    async def get_generations(
+        ids: Annotated[
+            object,  # checked by tools.get_generations: a bad id is a per-id error, not a failed call
+            Field(
+                description=f"Generation ids to look up (1 to {MAX_BATCH_IDS}); duplicates count once.",
+                json_schema_extra={
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "minItems": 1,
+                    "maxItems": MAX_BATCH_IDS,
+                },
+            ),
+        ],
+        ctx: Context[AppState],
+        wait_seconds: Annotated[
+            object, Field(description=WAIT_SECONDS_DESCRIPTION, json_schema_extra=tools.WAIT_SECONDS_SCHEMA)
+        ] = 0,
+    ) -> Annotated[CallToolResult, BatchResult]:
+        state = _state(ctx)
+        return await tools.get_generations(
+            state.api, ids, _api_key(ctx), wait_seconds, state.settings.batch_concurrency, _progress(ctx)
+        )
 
     @server.tool(**_read_only_tool("Find the generation id in a response", tools.EXTRACT_DESCRIPTION, False))
     def extract_generation_id(
@@ -99,7 +137,30 @@ def create_server(settings: Settings) -> MCPServer[AppState]:
         # A sync tool runs in a worker thread, so a large payload never stalls other calls.
         return tools.extract_generation_id(payload, _state(ctx).settings.max_payload_chars)
 
+    @server.resource(
+        RESOURCE_TEMPLATE,
+        name="generation",
+        title="KushRouter generation record",
+        description="The KushRouter record of one generation (as get_generation returns it), as JSON.",
+        mime_type="application/json",
+    )
+    async def generation(id: str, ctx: Context[AppState]) -> str:
+        record = await tools.read_generation(_state(ctx).api, id, _api_key(ctx))
+        return json.dumps(record)
+
+    server.prompt(name="audit_usage", title="Audit token usage", description=prompts.AUDIT_USAGE_DESCRIPTION)(
+        prompts.audit_usage
+    )
+
     return server
+
+
+def _progress(ctx: Context[AppState]) -> Progress:
+    async def report(done: int, total: int) -> None:
+        # A no-op unless the client sent a progress token with the call.
+        await ctx.report_progress(done, total, f"{done} of {total} ids looked up")
+
+    return report
 
 
 def serve_stdio(settings: Settings) -> None:

@@ -1,17 +1,20 @@
-"""The two tools as plain functions: arguments in, a CallToolResult out, testable with fakes.
+"""The tools as plain functions: arguments in, a CallToolResult out, testable with fakes.
 
 Every failure a caller can cause or meet is an isError result with a message that
-says what happened and what to do; nothing here raises into the SDK.
+says what happened and what to do; nothing here raises into the SDK, except the resource
+reader: resources answer failures with ResourceError, which the SDK turns into an MCP error.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 from typing import Any, Protocol
 
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, TextContent
 
-from .api import LookupFailed
+from .api import Lookup, LookupFailed, no_key
+from .batch import MAX_BATCH_IDS, Progress, lookup_many
 from .config import ApiKey
 from .models import USAGE_FIELDS, ExtractedGeneration, ExtractionResult, Generation
 from .validation import InvalidGenerationId, check_generation_id
@@ -23,7 +26,26 @@ cache write) and the finish reason.
 The id is the request's own id from its response: Chat Completions `chatcmpl-…`, Responses `resp_…`, \
 Anthropic Messages `msg_…` — call extract_generation_id first if you hold the raw body or stream.
 Only the API key that made the request can read its record; a record can take a few seconds to appear \
-after the request ends (on not-found, wait and retry). Records are kept for at least 7 days."""
+after the request ends: pass wait_seconds (up to 60) to keep polling until it does. Records are kept \
+for at least 7 days; completed records are cached, so asking again is free."""
+
+GET_GENERATIONS_DESCRIPTION = f"""\
+Look up many KushRouter generations in one call — e.g. every request of a session — and get the \
+token usage KushRouter billed for them summed up: overall, by model and by endpoint.
+Pass `ids` (1 to {MAX_BATCH_IDS}; duplicates are looked up once, order is kept). Each id gets its \
+record, or an error with a kind (invalid_id, not_found, unauthorized, forbidden, rate_limited, \
+upstream_error, timeout, ...) and a message; one id's failure never fails the call. `counts` says how \
+many were found, not found and failed. Lookups run concurrently and back off together if KushRouter \
+rate-limits the key. Right after the requests finished, pass wait_seconds (up to 60) so records that \
+are not written yet are polled for."""
+
+WAIT_SECONDS_MAX = 60.0
+WAIT_SECONDS_SCHEMA: dict[str, Any] = {
+    "type": "number",
+    "minimum": 0,
+    "maximum": WAIT_SECONDS_MAX,
+    "default": 0,
+}
 
 EXTRACT_DESCRIPTION = """\
 Find the KushRouter generation id in an LLM response you hold, to pass to get_generation. Accepts \
@@ -37,7 +59,7 @@ Tool-call ids, output-item ids and ids quoted inside generated text are ignored.
 
 
 class GenerationLookup(Protocol):
-    async def get_generation(self, generation_id: str, key: ApiKey | None) -> dict[str, Any]: ...
+    async def lookup(self, generation_id: str, key: ApiKey | None, wait_seconds: float = 0.0) -> Lookup: ...
 
 
 def error_result(message: str) -> CallToolResult:
@@ -48,16 +70,83 @@ def _result(summary: str, structured: dict[str, Any]) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=summary)], structured_content=structured)
 
 
-async def get_generation(api: GenerationLookup, raw_id: object, key: ApiKey | None) -> CallToolResult:
+class InvalidArgument(ValueError):
+    """An argument the tool can't use; the message says which and why."""
+
+
+def check_wait_seconds(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise InvalidArgument(f"wait_seconds must be a number of seconds from 0 to {WAIT_SECONDS_MAX:g}.")
+    if not 0 <= value <= WAIT_SECONDS_MAX:
+        raise InvalidArgument(
+            f"wait_seconds is {value:g}; use 0 to {WAIT_SECONDS_MAX:g} seconds (a record normally appears "
+            "within a few seconds of the request ending)."
+        )
+    return float(value)
+
+
+def check_ids(value: object) -> list[object]:
+    if not isinstance(value, list):
+        raise InvalidArgument('ids must be a list of generation ids, like ["chatcmpl-…", "msg_…"].')
+    if not 1 <= len(value) <= MAX_BATCH_IDS:
+        raise InvalidArgument(
+            f"ids holds {len(value)} ids; pass 1 to {MAX_BATCH_IDS} per call (split a longer list)."
+        )
+    return value
+
+
+async def get_generation(
+    api: GenerationLookup, raw_id: object, key: ApiKey | None, wait_seconds: object = 0
+) -> CallToolResult:
     try:
         generation_id = check_generation_id(raw_id)
     except InvalidGenerationId as error:
         return error_result(f"Invalid generation id: {error}")
     try:
-        record = await api.get_generation(generation_id, key)
+        found = await api.lookup(generation_id, key, check_wait_seconds(wait_seconds))
+    except InvalidArgument as error:
+        return error_result(str(error))
     except LookupFailed as failure:
         return error_result(failure.message)
-    return _result(summarize_record(record), record)
+    return _result(_lookup_note(found) + summarize_record(found.record), found.record)
+
+
+def _lookup_note(found: Lookup) -> str:
+    if found.cached:
+        return "From this server's cache (completed records don't change).\n"
+    if found.waited_seconds:
+        return f"Waited {found.waited_seconds:.1f} s for the record to appear.\n"
+    return ""
+
+
+async def get_generations(
+    api: GenerationLookup,
+    raw_ids: object,
+    key: ApiKey | None,
+    wait_seconds: object,
+    concurrency: int,
+    progress: Progress | None = None,
+) -> CallToolResult:
+    try:
+        ids = check_ids(raw_ids)
+        wait = check_wait_seconds(wait_seconds)
+    except InvalidArgument as error:
+        return error_result(str(error))
+    if key is None:  # one answer instead of the same error for every id
+        return error_result(no_key().message)
+    batch = await lookup_many(api, ids, key, concurrency=concurrency, wait_seconds=wait, progress=progress)
+    return _result(summarize_batch(batch, wait), batch)
+
+
+async def read_generation(api: GenerationLookup, raw_id: str, key: ApiKey | None) -> dict[str, Any]:
+    """The record for the kushrouter://generations/{id} resource; ResourceError says why not."""
+    try:
+        return (await api.lookup(check_generation_id(raw_id), key)).record
+    except InvalidGenerationId as error:
+        raise ResourceNotFoundError(f"Invalid generation id: {error}") from None
+    except LookupFailed as failure:
+        missing = failure.kind == "not_found"
+        raise (ResourceNotFoundError if missing else ResourceError)(failure.message) from None
 
 
 def extract_generation_id(payload: str | dict[str, Any] | list[Any], max_chars: int) -> CallToolResult:
@@ -92,7 +181,7 @@ def summarize_usage(usage: dict[str, Any] | None) -> str:
 
 def _created(value: object) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e11:
-        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value))  # a third of datetime's cost
     return str(value) if value else None
 
 
@@ -118,6 +207,33 @@ def summarize_record(record: dict[str, Any]) -> str:
     extra = sorted(set(record) - set(Generation.model_fields))
     if extra:
         lines.append(f"Also in the record: {', '.join(extra)}.")
+    return "\n".join(lines)
+
+
+_LISTED_PROBLEMS = 20
+
+
+def summarize_batch(batch: dict[str, Any], wait_seconds: float) -> str:
+    counts, overall = batch["counts"], batch["totals"]["overall"]
+    lines = [
+        f"Looked up {counts['ids']} distinct ids: {counts['found']} found, {counts['not_found']} not found, "
+        f"{counts['failed']} failed.",
+        f"Billed usage of the {overall['generations']} found: {summarize_usage(overall)}.",
+    ]
+    by_model = batch["totals"]["by_model"]
+    if len(by_model) > 1:
+        lines.extend(f"- {model}: {summarize_usage(usage)}" for model, usage in by_model.items())
+    problems = [item for item in batch["results"] if "error" in item]
+    for item in problems[:_LISTED_PROBLEMS]:
+        lines.append(f"{item['id']}: {item['error']['kind']} — {item['error']['message']}")
+    if len(problems) > _LISTED_PROBLEMS:
+        lines.append(f"… and {len(problems) - _LISTED_PROBLEMS} more (see results).")
+    if wait_seconds and counts["not_found"]:
+        lines.append(f"Ids not found were polled for up to {wait_seconds:g} s each.")
+    found = [item for item in batch["results"] if "generation" in item]
+    waited = max((item.get("waited_seconds") or 0.0 for item in found), default=0.0)
+    if waited:
+        lines.append(f"Waited up to {waited:.1f} s for a record to appear.")
     return "\n".join(lines)
 
 

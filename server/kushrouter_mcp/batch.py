@@ -1,0 +1,153 @@
+"""Many lookups at once: bounded concurrency, one outcome per distinct id, usage totals.
+
+One id's failure never fails the batch. The workers only store each outcome; counting and
+summing happen once at the end, so nothing per id stands between one request and the next.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import anyio
+
+from .api import Lookup, LookupFailed
+from .config import ApiKey
+from .models import USAGE_FIELDS
+from .validation import InvalidGenerationId, check_generation_id
+
+MAX_BATCH_IDS = 500
+UNKNOWN = "unknown"
+
+Progress = Callable[[int, int], Awaitable[None]]
+
+
+class RecordLookup(Protocol):
+    async def lookup(self, generation_id: str, key: ApiKey | None, wait_seconds: float = 0.0) -> Lookup: ...
+
+
+def distinct_ids(ids: Sequence[object]) -> list[object]:
+    """The ids in the order given, each once. A non-string stays in (it is reported as invalid)."""
+    seen: set[object] = set()
+    kept = []
+    for raw in ids:
+        token = raw if isinstance(raw, str) else ("", json.dumps(raw, default=repr))
+        if token not in seen:
+            seen.add(token)
+            kept.append(raw)
+    return kept
+
+
+def _shown(raw: object) -> str:
+    return raw if isinstance(raw, str) else json.dumps(raw, default=repr)
+
+
+def _error(raw: object, kind: str, message: str, waited: float | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": _shown(raw), "error": {"kind": kind, "message": message}}
+    if waited is not None:
+        item["waited_seconds"] = round(waited, 3)
+    return item
+
+
+class _Batch:
+    """The state one get_generations call shares between its workers."""
+
+    def __init__(self, api: RecordLookup, key: ApiKey | None, wait_seconds: float, progress: Progress | None):
+        self.api = api
+        self.key = key
+        self.wait_seconds = wait_seconds
+        self.progress = progress
+        self.rejected_key: LookupFailed | None = None  # a 401: every other id would meet it too
+
+    async def one(self, generation_id: str) -> dict[str, Any]:
+        waiting = self.wait_seconds > 0
+        if self.rejected_key is not None:
+            return _error(generation_id, self.rejected_key.kind, self.rejected_key.message)
+        try:
+            found = await self.api.lookup(generation_id, self.key, self.wait_seconds)
+        except LookupFailed as failure:
+            if failure.kind == "unauthorized":
+                self.rejected_key = failure
+            return _error(
+                generation_id, failure.kind, failure.message, failure.waited_seconds if waiting else None
+            )
+        item: dict[str, Any] = {"id": generation_id, "generation": found.record}
+        if waiting:
+            item["waited_seconds"] = round(found.waited_seconds, 3)
+        return item
+
+
+async def lookup_many(
+    api: RecordLookup,
+    ids: Sequence[object],
+    key: ApiKey | None,
+    *,
+    concurrency: int,
+    wait_seconds: float = 0.0,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Look every distinct id up, at most `concurrency` at a time; the BatchResult as a dict."""
+    wanted = distinct_ids(ids)
+    results: list[dict[str, Any] | None] = [None] * len(wanted)
+    pending: list[tuple[int, str]] = []
+    for index, raw in enumerate(wanted):
+        try:
+            pending.append((index, check_generation_id(raw)))
+        except InvalidGenerationId as error:
+            results[index] = _error(raw, "invalid_id", f"Invalid generation id: {error}")
+    batch = _Batch(api, key, wait_seconds, progress)
+    done = len(wanted) - len(pending)
+    queue = iter(pending)  # shared by the workers: each id is taken exactly once
+
+    async def worker() -> None:
+        nonlocal done
+        for index, generation_id in queue:
+            results[index] = await batch.one(generation_id)
+            done += 1
+            if progress is not None:
+                await progress(done, len(wanted))
+
+    async with anyio.create_task_group() as workers:
+        for _ in range(min(concurrency, len(pending))):
+            workers.start_soon(worker)
+    finished = [item for item in results if item is not None]
+    return {"results": finished, "counts": _counts(finished), "totals": _totals(finished)}
+
+
+def _counts(results: list[dict[str, Any]]) -> dict[str, int]:
+    found = sum(1 for item in results if "generation" in item)
+    not_found = sum(1 for item in results if "error" in item and item["error"]["kind"] == "not_found")
+    return {
+        "ids": len(results),
+        "found": found,
+        "not_found": not_found,
+        "failed": len(results) - found - not_found,
+    }
+
+
+def _zero() -> dict[str, int]:
+    return dict.fromkeys(("generations", *USAGE_FIELDS), 0)
+
+
+def _add(totals: dict[str, int], usage: dict[str, Any]) -> None:
+    totals["generations"] += 1
+    for name in USAGE_FIELDS:
+        value = usage.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            totals[name] += value
+
+
+def _totals(results: list[dict[str, Any]]) -> dict[str, Any]:
+    overall = _zero()
+    by_model: dict[str, dict[str, int]] = {}
+    by_endpoint: dict[str, dict[str, int]] = {}
+    for item in results:
+        record = item.get("generation")
+        if record is None:
+            continue
+        usage = record.get("usage") or {}
+        _add(overall, usage)
+        _add(by_model.setdefault(record.get("model") or UNKNOWN, _zero()), usage)
+        _add(by_endpoint.setdefault(record.get("endpoint") or UNKNOWN, _zero()), usage)
+    return {"overall": overall, "by_model": by_model, "by_endpoint": by_endpoint}

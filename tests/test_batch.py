@@ -1,0 +1,375 @@
+"""get_generations, wait_seconds, the shared 429 back-off, the resource and the prompt.
+
+The headline cases run the real server process over stdio against the sandbox over TCP.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.shared.exceptions import MCPError
+
+from conftest import LEAK_CANARY, server_env
+from kushrouter_mcp.api import GenerationsApi, LookupFailed
+from kushrouter_mcp.config import ApiKey, ConfigError, Settings
+from kushrouter_mcp.models import USAGE_FIELDS
+from kushrouter_mcp.sandbox import (
+    ALICE_KEY,
+    ANTHROPIC_ID,
+    BOB_KEY,
+    BOB_ONLY_ID,
+    CHAT_ID,
+    EXTRA_FIELDS_ID,
+    KEY_OWNERS,
+    RESPONSES_ID,
+    SEED_RECORDS,
+    RunningSandbox,
+)
+from kushrouter_mcp.server import create_server
+
+pytestmark = pytest.mark.anyio
+
+
+def stdio(sandbox: RunningSandbox, errlog: Any, api_key: str = ALICE_KEY, **env: str) -> Client:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "kushrouter_mcp"],
+        env=server_env(sandbox.base_url, api_key, **env),
+    )
+    return Client(stdio_client(params, errlog=errlog))
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(block.text for block in result.content)
+
+
+def summed(records: list[dict[str, Any]]) -> dict[str, int]:
+    totals = {"generations": len(records)} | dict.fromkeys(USAGE_FIELDS, 0)
+    for rec in records:
+        for name in USAGE_FIELDS:
+            totals[name] += rec["usage"][name]
+    return totals
+
+
+@pytest.fixture
+async def client(sandbox: RunningSandbox) -> AsyncIterator[Client]:
+    settings = Settings(api_key=ApiKey(ALICE_KEY), base_url=sandbox.base_url)
+    async with Client(create_server(settings)) as connected:
+        yield connected
+
+
+# --- Headline: the real server over stdio ----------------------------------------------------------
+
+
+async def test_a_batch_mixes_found_missing_and_failing_ids(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    found = [CHAT_ID, ANTHROPIC_ID, RESPONSES_ID, EXTRA_FIELDS_ID]
+    ids = [CHAT_ID, "chatcmpl-missing-1", ANTHROPIC_ID, "bad id", CHAT_ID, "sandbox-status-403",
+           RESPONSES_ID, BOB_ONLY_ID, "sandbox-status-400", EXTRA_FIELDS_ID, 42]  # fmt: skip
+    progress: list[tuple[float, float | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total))
+
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio(sandbox, errlog) as client:
+            result = await client.call_tool("get_generations", {"ids": ids}, progress_callback=on_progress)
+    assert not result.is_error
+    batch = result.structured_content
+    distinct = [CHAT_ID, "chatcmpl-missing-1", ANTHROPIC_ID, "bad id", "sandbox-status-403", RESPONSES_ID,
+                BOB_ONLY_ID, "sandbox-status-400", EXTRA_FIELDS_ID, "42"]  # fmt: skip
+    assert [item["id"] for item in batch["results"]] == distinct, "duplicates collapsed, order kept"
+    outcome = {item["id"]: item.get("error", {}).get("kind", "found") for item in batch["results"]}
+    assert outcome == {
+        CHAT_ID: "found", ANTHROPIC_ID: "found", RESPONSES_ID: "found", EXTRA_FIELDS_ID: "found",
+        "chatcmpl-missing-1": "not_found", BOB_ONLY_ID: "not_found",  # bob's record: alice gets a 404
+        "bad id": "invalid_id", "42": "invalid_id", "sandbox-status-403": "forbidden",
+        "sandbox-status-400": "rejected",
+    }  # fmt: skip
+    for item in batch["results"]:
+        if item["id"] in found:
+            assert item["generation"] == SEED_RECORDS[item["id"]], "the record exactly as the API has it"
+            assert "waited_seconds" not in item
+        else:
+            assert item["error"]["message"] and "generation" not in item
+    assert batch["counts"] == {"ids": 10, "found": 4, "not_found": 2, "failed": 4}
+    records = [SEED_RECORDS[gen_id] for gen_id in found]
+    assert batch["totals"]["overall"] == summed(records)
+    by_model = {
+        model: summed([r for r in records if r["model"] == model]) for model in {r["model"] for r in records}
+    }
+    assert batch["totals"]["by_model"] == by_model
+    endpoints = {r["endpoint"] for r in records}
+    assert batch["totals"]["by_endpoint"] == {
+        e: summed([r for r in records if r["endpoint"] == e]) for e in endpoints
+    }
+    summary = text_of(result)
+    assert "4 found, 2 not found, 4 failed" in summary and "sandbox-status-403: forbidden" in summary
+    assert sorted(r.query[0][1] for r in sandbox.state.requests) == sorted(
+        set(distinct) - {"bad id", "42"}
+    ), "each valid id sent once; invalid ones never"
+    assert progress and progress[-1] == (10, 10)
+    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
+
+
+async def test_progress_arrives_over_streamable_http(
+    sandbox: RunningSandbox, http_server_factory: Any
+) -> None:
+    url, _ = http_server_factory(server_env(sandbox.base_url))
+    progress: list[tuple[float, float | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total))
+
+    async with Client(url) as client:
+        result = await client.call_tool(
+            "get_generations",
+            {"ids": [CHAT_ID, ANTHROPIC_ID, "chatcmpl-none-1"]},
+            progress_callback=on_progress,
+        )
+    assert result.structured_content["counts"] == {"ids": 3, "found": 2, "not_found": 1, "failed": 0}
+    assert progress == [(1, 3), (2, 3), (3, 3)]
+
+
+async def test_a_429_storm_is_waited_out_with_one_probe_per_window(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    ids = [f"chatcmpl-storm-{n}" for n in range(20)]
+    for gen_id in ids:
+        sandbox.state.publish(gen_id)
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio(sandbox, errlog, KUSHROUTER_MAX_RETRIES="6") as client:
+            await client.call_tool(
+                "get_generation", {"id": CHAT_ID}
+            )  # warm: the storm meets a running server
+            sandbox.state.start_storm(2.5, retry_after="1")
+            started = time.monotonic()
+            result = await client.call_tool("get_generations", {"ids": ids})
+            elapsed = time.monotonic() - started
+    assert not result.is_error
+    assert result.structured_content["counts"] == {"ids": 20, "found": 20, "not_found": 0, "failed": 0}
+    hits = sandbox.state.storm_hits
+    burst = [t for t in hits if t - hits[0] < 0.5]  # sent before the first 429 came back
+    probes = hits[len(burst) :]
+    assert 1 <= len(burst) <= 8, "at most the batch's concurrency meets the storm at first"
+    assert 1 <= len(probes) <= 3, "then one request per 1 s window of a 2.5 s storm"
+    gaps = [later - earlier for earlier, later in zip([hits[0], *probes], probes, strict=False)]
+    assert all(gap >= 0.9 for gap in gaps), f"probes must be a window apart, got {gaps}"
+    assert sandbox.state.request_count == 1 + len(hits) + 20
+    assert 2.4 <= elapsed < 15
+
+
+async def test_a_record_that_appears_after_2_s_is_found_with_wait_seconds(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    outcomes: dict[str, Any] = {}
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio(sandbox, errlog) as client:
+            fresh = sandbox.state.publish("chatcmpl-fresh-1", after_seconds=2.0)
+            late = sandbox.state.publish("chatcmpl-fresh-2", after_seconds=2.0)
+            impatient = await client.call_tool("get_generation", {"id": "chatcmpl-fresh-1"})
+
+            async def call(name: str, arguments: dict[str, Any]) -> None:
+                outcomes[name] = await client.call_tool(name, arguments)
+
+            async with anyio.create_task_group() as both:  # the single lookup and the batch wait side by side
+                both.start_soon(call, "get_generation", {"id": "chatcmpl-fresh-1", "wait_seconds": 10})
+                ids = ["chatcmpl-fresh-2", "chatcmpl-never-1"]
+                both.start_soon(call, "get_generations", {"ids": ids, "wait_seconds": 3})
+    patient, batch = outcomes["get_generation"], outcomes["get_generations"]
+    assert impatient.is_error and "404" in text_of(impatient)
+    assert not patient.is_error
+    assert patient.structured_content == fresh, "no server fields mixed into the record"
+    assert text_of(patient).startswith(("Waited 1.", "Waited 2.")), text_of(patient)
+    found, never = batch.structured_content["results"]
+    assert found["generation"] == late and 1.5 <= found["waited_seconds"] <= 4
+    assert never["error"]["kind"] == "not_found" and never["waited_seconds"] >= 2.9
+    assert "Waited 3." in never["error"]["message"]
+    polls = [r for r in sandbox.state.requests if r.query == [("id", "chatcmpl-never-1")]]
+    assert 4 <= len(polls) <= 8, "polled at a growing interval, not hammered"
+
+
+async def test_a_cache_hit_reaches_no_upstream(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio(sandbox, errlog) as client:
+            first = await client.call_tool("get_generation", {"id": ANTHROPIC_ID})
+            assert sandbox.state.request_count == 1
+            again = await client.call_tool("get_generation", {"id": ANTHROPIC_ID})
+            batch = await client.call_tool("get_generations", {"ids": [ANTHROPIC_ID]})
+            resource = await client.read_resource(f"kushrouter://generations/{ANTHROPIC_ID}")
+            assert sandbox.state.request_count == 1
+    assert first.structured_content == again.structured_content == SEED_RECORDS[ANTHROPIC_ID]
+    assert "cache" in text_of(again) and "cache" not in text_of(first).split("\n")[0]
+    assert batch.structured_content["results"][0]["generation"] == SEED_RECORDS[ANTHROPIC_ID]
+    assert ANTHROPIC_ID in resource.contents[0].text
+
+
+async def test_batch_errors_never_show_the_key(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(KEY_OWNERS, LEAK_CANARY, "alice")
+    sandbox.state.add_fault(400, body=f'{{"error": "bad key {LEAK_CANARY}"}}'.encode())
+    ids = [CHAT_ID, "sandbox-status-401", "sandbox-status-500", "sandbox-html", "bad id", "chatcmpl-gone-1"]
+    stderr = tmp_path / "stderr.log"
+    with stderr.open("w") as errlog:
+        async with stdio(
+            sandbox, errlog, api_key=LEAK_CANARY, KUSHROUTER_MCP_LOG_LEVEL="DEBUG", KUSHROUTER_MAX_RETRIES="1"
+        ) as client:
+            result = await client.call_tool("get_generations", {"ids": ids, "wait_seconds": 0.3})
+    assert not result.is_error and result.structured_content["counts"]["ids"] == 6
+    for text in (result.model_dump_json(), stderr.read_text()):
+        assert LEAK_CANARY not in text and LEAK_CANARY[8:] not in text
+
+
+# --- The rate-limit gate through the API client ----------------------------------------------------
+
+
+async def test_one_keys_rate_limit_does_not_slow_another(sandbox: RunningSandbox) -> None:
+    api = GenerationsApi(Settings(base_url=sandbox.base_url, timeout_seconds=5, cache_entries=0))
+    try:
+        sandbox.state.add_fault(429, retry_after="30")
+        with pytest.raises(LookupFailed) as first:
+            await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))
+        assert first.value.kind == "rate_limited"
+        started = time.monotonic()
+        assert (await api.lookup(BOB_ONLY_ID, ApiKey(BOB_KEY))).record == SEED_RECORDS[BOB_ONLY_ID]
+        with pytest.raises(LookupFailed) as held:
+            await api.lookup(ANTHROPIC_ID, ApiKey(ALICE_KEY))
+        assert time.monotonic() - started < 2, "bob went at once; alice's second lookup was refused at once"
+    finally:
+        await api.aclose()
+    assert held.value.kind == "rate_limited" and "Not sent" in held.value.message
+    assert "KUSHROUTER_TIMEOUT" in held.value.message
+    assert [r.key_owner for r in sandbox.state.requests] == ["alice", "bob"], "alice's held lookup never went"
+
+
+async def test_the_next_lookup_with_the_key_waits_out_the_window(sandbox: RunningSandbox) -> None:
+    """A 429 met by one lookup holds the next lookup with that key until Retry-After has passed."""
+    api = GenerationsApi(Settings(base_url=sandbox.base_url, cache_entries=0))
+    try:
+        sandbox.state.add_fault(429, retry_after="1")
+        started = time.monotonic()
+        assert (await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))).record["id"] == CHAT_ID
+        assert (await api.lookup(ANTHROPIC_ID, ApiKey(ALICE_KEY))).record["id"] == ANTHROPIC_ID
+        assert 0.9 <= time.monotonic() - started < 5
+    finally:
+        await api.aclose()
+    assert sandbox.state.request_count == 3
+
+
+# --- Arguments, schema, resource and prompt (in-memory client on the same server) ---------------
+
+
+async def test_get_generations_is_listed_with_schemas_and_annotations(client: Client) -> None:
+    tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    batch, single = tools["get_generations"], tools["get_generation"]
+    ids = batch.input_schema["properties"]["ids"]
+    assert (ids["type"], ids["minItems"], ids["maxItems"], ids["items"]) == (
+        "array",
+        1,
+        500,
+        {"type": "string"},
+    )
+    assert batch.input_schema["required"] == ["ids"]
+    for tool in (batch, single):
+        wait = tool.input_schema["properties"]["wait_seconds"]
+        assert (wait["type"], wait["minimum"], wait["maximum"], wait["default"]) == ("number", 0, 60, 0)
+    assert {"results", "counts", "totals"} <= set(batch.output_schema["properties"])
+    assert batch.annotations.read_only_hint and batch.annotations.idempotent_hint
+    assert batch.annotations.open_world_hint is True
+    assert batch.title and len(batch.description) > 200
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        ({"ids": []}, "1 to 500"),
+        ({"ids": ["chatcmpl-x"] * 501}, "501 ids"),
+        ({"ids": CHAT_ID}, "must be a list"),
+        ({"ids": [CHAT_ID], "wait_seconds": 61}, "0 to 60"),
+        ({"ids": [CHAT_ID], "wait_seconds": -1}, "0 to 60"),
+        ({"ids": [CHAT_ID], "wait_seconds": "soon"}, "number of seconds"),
+    ],
+)
+async def test_bad_arguments_are_explained_and_nothing_is_sent(
+    client: Client, sandbox: RunningSandbox, arguments: dict[str, Any], words: str
+) -> None:
+    result = await client.call_tool("get_generations", arguments)
+    assert result.is_error and words in text_of(result)
+    single = await client.call_tool(
+        "get_generation", {"id": CHAT_ID, "wait_seconds": arguments.get("wait_seconds", 99)}
+    )
+    assert single.is_error and "wait_seconds" in text_of(single)
+    assert sandbox.state.request_count == 0
+
+
+async def test_without_a_key_the_batch_is_one_clear_error(sandbox: RunningSandbox) -> None:
+    async with Client(create_server(Settings(base_url=sandbox.base_url))) as keyless:
+        result = await keyless.call_tool("get_generations", {"ids": [CHAT_ID, ANTHROPIC_ID]})
+    assert result.is_error and "KUSHROUTER_API_KEY" in text_of(result)
+    assert sandbox.state.request_count == 0
+
+
+async def test_a_rejected_key_stops_the_batch_from_sending_the_rest(sandbox: RunningSandbox) -> None:
+    settings = Settings(
+        api_key=ApiKey("kr_live_not_a_real_key_123"), base_url=sandbox.base_url, batch_concurrency=2
+    )
+    ids = [f"chatcmpl-any-{n}" for n in range(30)]
+    async with Client(create_server(settings)) as client:
+        result = await client.call_tool("get_generations", {"ids": ids})
+    kinds = {item["error"]["kind"] for item in result.structured_content["results"]}
+    assert kinds == {"unauthorized"}
+    assert result.structured_content["counts"]["failed"] == 30
+    assert sandbox.state.request_count <= 4, "after the first 401 the other ids are not sent"
+
+
+def test_batch_concurrency_comes_from_the_environment() -> None:
+    assert Settings.from_env({"KUSHROUTER_MCP_BATCH_CONCURRENCY": "16"}).batch_concurrency == 16
+    assert Settings.from_env({}).batch_concurrency == 8
+    with pytest.raises(ConfigError, match="KUSHROUTER_MCP_BATCH_CONCURRENCY"):
+        Settings.from_env({"KUSHROUTER_MCP_BATCH_CONCURRENCY": "0"})
+
+
+async def test_the_resource_template_returns_the_record_as_json(client: Client) -> None:
+    templates = (await client.list_resource_templates()).resource_templates
+    assert [t.uri_template for t in templates] == ["kushrouter://generations/{id}"]
+    assert templates[0].mime_type == "application/json"
+    result = await client.read_resource(f"kushrouter://generations/{RESPONSES_ID}")
+    (content,) = result.contents
+    assert content.mime_type == "application/json"
+    import json
+
+    assert json.loads(content.text) == SEED_RECORDS[RESPONSES_ID]
+
+
+@pytest.mark.parametrize(
+    ("gen_id", "words"), [("chatcmpl-nowhere-1", "not found"), ("sandbox-status-403", "403")]
+)
+async def test_a_resource_that_cannot_be_read_is_a_clear_mcp_error(
+    client: Client, gen_id: str, words: str
+) -> None:
+    with pytest.raises(MCPError) as caught:
+        await client.read_resource(f"kushrouter://generations/{gen_id}")
+    assert words in str(caught.value)
+    assert (await client.call_tool("get_generation", {"id": CHAT_ID})).is_error is False, "still serving"
+
+
+async def test_the_audit_usage_prompt_walks_through_the_audit(client: Client) -> None:
+    (prompt,) = (await client.list_prompts()).prompts
+    assert prompt.name == "audit_usage" and prompt.description
+    result = await client.get_prompt("audit_usage", {"scope": "yesterday's batch job"})
+    text = result.messages[0].content.text
+    assert "yesterday's batch job" in text
+    steps = ("extract_generation_id", "get_generations", "wait_seconds",
+             "usage in the payload vs. usage billed", "unexpected models", "missing records")  # fmt: skip
+    for step in steps:
+        assert step in text, step
+    default = await client.get_prompt("audit_usage", {})
+    assert "the requests of this session" in default.messages[0].content.text

@@ -1,0 +1,146 @@
+"""The per-key rate-limit gate, with a fake clock: windows, one probe at a time, deadlines, keys apart."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from kushrouter_mcp.rate_limit import GateClosed, RateLimitGate, Window
+
+pytestmark = pytest.mark.anyio
+
+ALICE, BOB = b"alice-identity", b"bob-identity"
+
+
+class FakeTime:
+    """A clock that moves only when someone sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await anyio.lowlevel.checkpoint()
+
+
+@pytest.fixture
+def fake() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def gate(fake: FakeTime) -> RateLimitGate:
+    return RateLimitGate(fake.sleep, fake.clock)
+
+
+async def test_an_unlimited_key_goes_at_once(gate: RateLimitGate, fake: FakeTime) -> None:
+    assert not gate.is_limited(ALICE)
+    assert await gate.wait_turn(ALICE, fake.now + 10) is None
+    assert fake.sleeps == []
+
+
+async def test_after_a_429_the_key_waits_the_window_out_then_probes(
+    gate: RateLimitGate, fake: FakeTime
+) -> None:
+    gate.close(ALICE, 2.0)
+    probe = await gate.wait_turn(ALICE, fake.now + 10)
+    assert isinstance(probe, Window)
+    assert fake.sleeps == [2.0]
+    gate.release(ALICE, probe, lifted=True)
+    assert not gate.is_limited(ALICE)
+    assert await gate.wait_turn(ALICE, fake.now + 10) is None
+
+
+async def test_only_one_request_probes_and_the_rest_follow_when_it_got_through(
+    gate: RateLimitGate, fake: FakeTime
+) -> None:
+    gate.close(ALICE, 1.0)
+    turns: list[Window | None] = []
+
+    async def lookup() -> None:
+        turns.append(await gate.wait_turn(ALICE, fake.now + 30))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(5):
+            group.start_soon(lookup)
+        while not turns:
+            await anyio.lowlevel.checkpoint()
+        await anyio.sleep(0.01)  # the others had every chance to get through: they must still wait
+        assert len(turns) == 1 and isinstance(turns[0], Window)
+        gate.release(ALICE, turns[0], lifted=True)
+    assert turns[1:] == [None] * 4
+
+
+async def test_a_probe_that_meets_another_429_closes_a_new_window_for_everyone(
+    gate: RateLimitGate, fake: FakeTime
+) -> None:
+    gate.close(ALICE, 1.0)
+    first = await gate.wait_turn(ALICE, fake.now + 30)
+    waiting: list[Window | None] = []
+
+    async def follower() -> None:
+        waiting.append(await gate.wait_turn(ALICE, fake.now + 30))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(follower)
+        await anyio.sleep(0.01)
+        gate.close(ALICE, 3.0)  # the probe's answer was 429 again
+        gate.release(ALICE, first, lifted=False)
+        await anyio.sleep(0.01)
+        assert len(waiting) == 1 and isinstance(waiting[0], Window), "after the new window, one probes"
+        assert fake.sleeps == [1.0, 3.0]
+        gate.release(ALICE, waiting[0], lifted=True)
+    assert not gate.is_limited(ALICE)
+
+
+async def test_a_probe_that_got_no_answer_hands_the_turn_to_the_next(
+    gate: RateLimitGate, fake: FakeTime
+) -> None:
+    gate.close(ALICE, 1.0)
+    first = await gate.wait_turn(ALICE, fake.now + 30)
+    gate.release(ALICE, first, lifted=False)  # e.g. a timeout: the limit may still hold
+    assert gate.is_limited(ALICE)
+    second = await gate.wait_turn(ALICE, fake.now + 30)
+    assert isinstance(second, Window)
+
+
+async def test_a_window_past_the_deadline_is_refused_without_waiting(
+    gate: RateLimitGate, fake: FakeTime
+) -> None:
+    gate.close(ALICE, 120.0)
+    with pytest.raises(GateClosed) as closed:
+        await gate.wait_turn(ALICE, fake.now + 20)
+    assert closed.value.wait_seconds == pytest.approx(120.0)
+    assert fake.sleeps == []
+
+
+async def test_waiting_on_a_probe_is_bounded_by_the_deadline() -> None:
+    real = RateLimitGate()  # real clock and sleep: the probe never comes back
+    real.close(ALICE, 0.0)
+    assert await real.wait_turn(ALICE, time.monotonic() + 5) is not None
+    started = time.monotonic()
+    with pytest.raises(GateClosed) as closed:
+        await real.wait_turn(ALICE, time.monotonic() + 0.2)
+    assert closed.value.wait_seconds == 0.0
+    assert time.monotonic() - started < 3
+
+
+async def test_keys_are_limited_apart(gate: RateLimitGate, fake: FakeTime) -> None:
+    gate.close(ALICE, 30.0)
+    assert await gate.wait_turn(BOB, fake.now + 1) is None
+    assert not gate.is_limited(BOB) and gate.is_limited(ALICE)
+
+
+async def test_a_shorter_429_does_not_shorten_the_window(gate: RateLimitGate, fake: FakeTime) -> None:
+    gate.close(ALICE, 5.0)
+    gate.close(ALICE, 1.0)
+    await gate.wait_turn(ALICE, fake.now + 30)
+    assert fake.sleeps == [5.0]
