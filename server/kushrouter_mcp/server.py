@@ -7,12 +7,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from . import __version__, tools
 from .api import GenerationsApi
+from .auth import caller_key
 from .config import ApiKey, Settings
 from .models import ExtractionResult, Generation
 from .validation import GENERATION_ID_SCHEMA
@@ -39,8 +43,13 @@ def _state(ctx: Context[AppState]) -> AppState:
 
 
 def _api_key(ctx: Context[AppState]) -> ApiKey | None:
-    """The KushRouter key this request's upstream calls use: the one configured for the server."""
-    return _state(ctx).settings.api_key
+    """The KushRouter key this request's upstream calls use.
+
+    Over HTTP in per-request mode, the caller's own key from this request's verified bearer
+    (request-scoped: the SDK sets it per HTTP request and resets it after); otherwise the key
+    configured for the server.
+    """
+    return caller_key(get_access_token()) or _state(ctx).settings.api_key
 
 
 def _read_only_tool(title: str, description: str, open_world: bool) -> dict[str, Any]:
@@ -51,7 +60,11 @@ def _read_only_tool(title: str, description: str, open_world: bool) -> dict[str,
     return {"title": title, "description": description, "annotations": annotations}
 
 
-def create_server(settings: Settings) -> MCPServer[AppState]:
+def create_server(
+    settings: Settings, token_verifier: TokenVerifier | None = None, auth: AuthSettings | None = None
+) -> MCPServer[AppState]:
+    """The server; over HTTP, `token_verifier` and `auth` make every request authenticate."""
+
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         api = GenerationsApi(settings)  # its HTTP client is made on the first lookup
@@ -67,6 +80,8 @@ def create_server(settings: Settings) -> MCPServer[AppState]:
         version=__version__,
         lifespan=lifespan,
         log_level=settings.log_level,  # type: ignore[arg-type]
+        token_verifier=token_verifier,
+        auth=auth,
     )
 
     @server.tool(**_read_only_tool("Look up a KushRouter generation", tools.GET_GENERATION_DESCRIPTION, True))
