@@ -16,7 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
+import anyio
+import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
+from sse_starlette.sse import AppStatus
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -143,7 +146,7 @@ def http_app(settings: Settings, serving: Serving) -> ASGIApp:
         ),
         host=serving.host,
     )
-    return BodySizeLimit(app, settings.max_body_bytes)
+    return CallsInFlight(BodySizeLimit(app, settings.max_body_bytes))
 
 
 def export_serving(serving: Serving) -> None:
@@ -185,19 +188,56 @@ class NoDelayH11Protocol(H11Protocol):
         super().connection_made(transport)
 
 
-def _uvicorn_server_class() -> type:
-    import uvicorn
+class CallsInFlight:
+    """Counts POSTs being answered (tool calls among them): what a graceful shutdown waits for.
 
-    class CleanExitServer(uvicorn.Server):
-        """Exits 0 after a graceful shutdown on SIGTERM/SIGINT instead of re-raising the signal."""
+    GETs are left out: a client's standalone SSE stream stays open for as long as it likes.
+    """
 
-        @contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            with super().capture_signals():
-                yield
-                self._captured_signals.clear()
+    count = 0
 
-    return CleanExitServer
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        CallsInFlight.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            CallsInFlight.count -= 1
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, with a shutdown that lets in-flight calls finish and then exits 0.
+
+    Plain uvicorn (through sse-starlette) closes every SSE stream the moment SIGTERM arrives,
+    answers to in-flight calls included; and it re-raises the signal after shutting down, so
+    the process would end with -15 even when everything went well.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        AppStatus.enable_automatic_graceful_drain = False  # shutdown() ends the streams itself
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:  # stop accepting; finished keep-alive connections close
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        with anyio.move_on_after(self.config.timeout_graceful_shutdown or 0):
+            while CallsInFlight.count:  # noqa: ASYNC110 - polled like uvicorn's own wait below
+                await anyio.sleep(0.05)
+        AppStatus.should_exit = True  # now end the idle SSE streams, so their connections close
+        await super().shutdown(sockets)
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()  # a graceful shutdown is a clean exit
 
 
 def serve_http(port: int, workers: int, graceful_seconds: int, log_level: str) -> None:
@@ -206,7 +246,6 @@ def serve_http(port: int, workers: int, graceful_seconds: int, log_level: str) -
     On SIGTERM: stop accepting, let in-flight requests finish for up to `graceful_seconds`,
     cancel the rest, close, exit 0.
     """
-    import uvicorn
     from uvicorn.supervisors.multiprocess import Multiprocess
 
     config = uvicorn.Config(
@@ -223,7 +262,7 @@ def serve_http(port: int, workers: int, graceful_seconds: int, log_level: str) -
         timeout_graceful_shutdown=graceful_seconds,
     )
     if workers == 1:
-        _uvicorn_server_class()(config).run()
+        GracefulServer(config).run()
         return
     # Each worker is a fresh interpreter that builds the app from the environment; the parent
     # forwards SIGTERM to them, waits for their graceful shutdowns, and returns.
