@@ -1,0 +1,54 @@
+"""Helpers for tests that talk to a real HTTP server process: clients with headers, raw JSON-RPC."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+StartHttp = Callable[..., tuple[str, Path]]
+MODERN = "2026-07-28"
+MODES = ["legacy", MODERN]
+# A token shaped so that a leak would be recognisable anywhere it shows.
+TOKEN = "tok_CANARY_9d2f6b1e8a4c7f3b5e0d"
+OTHER_TOKEN = "tok_other_1a2b3c4d5e6f7a8b9c0d"
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+
+@asynccontextmanager
+async def bearer_client(url: str, bearer: str | None, mode: str = "legacy") -> AsyncIterator[Client]:
+    """An MCP client that sends `Authorization: Bearer <bearer>` on every request."""
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
+    ):
+        yield client
+
+
+def rpc(method: str, params: dict[str, Any] | None = None, request_id: int = 1) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    if params is not None:
+        message["params"] = params
+    return message
+
+
+def initialize(request_id: int = 1) -> dict[str, Any]:
+    return rpc(
+        "initialize",
+        {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+        request_id,
+    )
+
+
+async def raw_post(
+    http: httpx.AsyncClient, url: str, body: bytes | dict[str, Any] | list[Any], **headers: str
+) -> httpx.Response:
+    content = body if isinstance(body, bytes) else httpx.Request("POST", url, json=body).content
+    return await http.post(url, content=content, headers={**JSON_HEADERS, **headers})
