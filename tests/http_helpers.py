@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,8 @@ import httpx
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+
+from conftest import free_port, wait_for_port
 
 StartHttp = Callable[..., tuple[str, Path]]
 MODERN = "2026-07-28"
@@ -52,3 +56,27 @@ async def raw_post(
 ) -> httpx.Response:
     content = body if isinstance(body, bytes) else httpx.Request("POST", url, json=body).content
     return await http.post(url, content=content, headers={**JSON_HEADERS, **headers})
+
+
+@contextmanager
+def running_server(env: dict[str, str], log_dir: Path, *args: str) -> Iterator[tuple[str, Path]]:
+    """One `kushrouter-mcp --transport http` process for a whole module: (url, its log file)."""
+    port = free_port()
+    log = log_dir / f"http-server-{port}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kushrouter_mcp", "--transport", "http", "--port", str(port), *args],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}/mcp", log
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
