@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import anyio
 import httpx
 import pytest
@@ -17,18 +20,39 @@ from http_helpers import (
     initialize,
     raw_post,
     rpc,
+    running_server,
 )
 from kushrouter_mcp.sandbox import ALICE_KEY, BOB_KEY, BOB_ONLY_ID, CHAT_ID, SEED_RECORDS, RunningSandbox
 
 pytestmark = pytest.mark.anyio
 
 
-def token_env(sandbox: RunningSandbox) -> dict[str, str]:
-    return server_env(sandbox.base_url, KUSHROUTER_MCP_TOKENS=f"{TOKEN},{OTHER_TOKEN}")
+# One server per configuration for the whole module; the `sandbox` fixture resets upstream per test.
+@pytest.fixture(scope="module")
+def token_server(sandbox_session: RunningSandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    env = server_env(sandbox_session.base_url, KUSHROUTER_MCP_TOKENS=f"{TOKEN},{OTHER_TOKEN}")
+    with running_server(env, tmp_path_factory.mktemp("auth")) as (url, _):
+        yield url
 
 
-def per_request_env(sandbox: RunningSandbox) -> dict[str, str]:
-    return server_env(sandbox.base_url, api_key=None, KUSHROUTER_MCP_KEY_MODE="per-request")
+def _per_request(sandbox: RunningSandbox, logs: Path, *args: str) -> Iterator[str]:
+    env = server_env(sandbox.base_url, api_key=None, KUSHROUTER_MCP_KEY_MODE="per-request")
+    with running_server(env, logs, *args) as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def per_request_server(
+    sandbox_session: RunningSandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    yield from _per_request(sandbox_session, tmp_path_factory.mktemp("auth"))
+
+
+@pytest.fixture(scope="module")
+def stateless_per_request_server(
+    sandbox_session: RunningSandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    yield from _per_request(sandbox_session, tmp_path_factory.mktemp("auth"), "--stateless")
 
 
 async def assert_refused(url: str, authorization: str | None) -> None:
@@ -42,9 +66,9 @@ async def assert_refused(url: str, authorization: str | None) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_server_key_mode_lets_in_only_configured_tokens(
-    sandbox: RunningSandbox, http_server_factory: StartHttp, mode: str
+    sandbox: RunningSandbox, token_server: str, mode: str
 ) -> None:
-    url, _ = http_server_factory(token_env(sandbox))
+    url = token_server
     for refused in (None, "Bearer", f"Bearer {TOKEN}x", f"Bearer {TOKEN[:-1]}", f"Basic {TOKEN}"):
         await assert_refused(url, refused)
     await assert_refused(url, f"Bearer {ALICE_KEY}")  # a per-request credential is no access token
@@ -59,9 +83,9 @@ async def test_server_key_mode_lets_in_only_configured_tokens(
 
 
 async def test_a_session_stays_with_the_token_that_opened_it(
-    sandbox: RunningSandbox, http_server_factory: StartHttp
+    sandbox: RunningSandbox, token_server: str
 ) -> None:
-    url, _ = http_server_factory(token_env(sandbox))
+    url = token_server
     async with httpx.AsyncClient(timeout=10) as http:
         opened = await raw_post(http, url, initialize(), Authorization=f"Bearer {TOKEN}")
         assert opened.status_code == 200
@@ -77,9 +101,9 @@ async def test_a_session_stays_with_the_token_that_opened_it(
 
 
 async def test_per_request_mode_needs_a_kushrouter_key(
-    sandbox: RunningSandbox, http_server_factory: StartHttp
+    sandbox: RunningSandbox, per_request_server: str
 ) -> None:
-    url, _ = http_server_factory(per_request_env(sandbox))
+    url = per_request_server
     for refused in (None, f"Bearer {TOKEN}", "Bearer kr_", f"Bearer {ALICE_KEY} x", f"Token {ALICE_KEY}"):
         await assert_refused(url, refused)
     assert sandbox.state.requests == []
@@ -101,13 +125,13 @@ async def test_per_request_mode_ignores_a_server_key(
     assert "ignored" in log.read_text()
 
 
-@pytest.mark.parametrize("stateless", [False, True], ids=["stateful", "stateless"])
+@pytest.mark.parametrize("server", ["per_request_server", "stateless_per_request_server"])
 @pytest.mark.parametrize("mode", MODES)
 async def test_per_request_keys_never_mix(
-    sandbox: RunningSandbox, http_server_factory: StartHttp, mode: str, stateless: bool
+    sandbox: RunningSandbox, request: pytest.FixtureRequest, server: str, mode: str
 ) -> None:
     """Alice and Bob call at the same time; upstream sees each one's calls with that one's key only."""
-    url, _ = http_server_factory(per_request_env(sandbox), *(["--stateless"] if stateless else []))
+    url: str = request.getfixturevalue(server)
     sandbox.state.latency_seconds = 0.02  # calls overlap in the server
     rounds = 6
     outcomes: dict[str, list[bool]] = {}
@@ -133,9 +157,9 @@ async def test_per_request_keys_never_mix(
 
 
 async def test_per_request_sessions_belong_to_one_key(
-    sandbox: RunningSandbox, http_server_factory: StartHttp
+    sandbox: RunningSandbox, per_request_server: str
 ) -> None:
-    url, _ = http_server_factory(per_request_env(sandbox))
+    url = per_request_server
     async with httpx.AsyncClient(timeout=10) as http:
         opened = await raw_post(http, url, initialize(), Authorization=f"Bearer {ALICE_KEY}")
         common = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
