@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -174,13 +173,7 @@ def _http_settings(args: argparse.Namespace) -> HttpSettings:
     return http
 
 
-def _serve_http(args: argparse.Namespace, settings: Settings) -> None:
-    from .http_app import MCP_PATH, Serving, export_serving, exposure_problem, serve_http, url_host
-
-    serving = Serving(args.host, _http_settings(args), args.stateless)
-    problem = exposure_problem(serving)
-    if problem:
-        raise ConfigError(problem)
+def _check_scaling(args: argparse.Namespace) -> None:
     if not 1 <= args.workers <= 64:
         raise ConfigError(f"--workers {args.workers}: use 1 to 64.")
     if args.workers > 1 and not args.stateless:
@@ -190,15 +183,22 @@ def _serve_http(args: argparse.Namespace, settings: Settings) -> None:
         )
     if not 0 <= args.graceful_timeout <= 3600:
         raise ConfigError(f"--graceful-timeout {args.graceful_timeout}: use 0 to 3600 seconds.")
+
+
+def _serve_http(args: argparse.Namespace, settings: Settings) -> None:
+    from .http_app import MCP_PATH, Serving, export_serving, exposure_problem, serve_http, url_host
+
+    serving = Serving(args.host, _http_settings(args), args.stateless)
+    problem = exposure_problem(serving)
+    if problem:
+        raise ConfigError(problem)
+    _check_scaling(args)
     notes = []
     if serving.http.key_mode == PER_REQUEST and (settings.api_key or serving.http.tokens):
         notes.append("per-request mode: KUSHROUTER_API_KEY and access tokens are ignored")
     if not serving.authenticated:
         notes.append("no access tokens configured: any local process may call this server")
-    export_serving(serving)
-    # The factory rebuilds settings from the environment; the command line's overrides go there too.
-    os.environ["KUSHROUTER_MCP_MAX_BODY_BYTES"] = str(settings.max_body_bytes)
-    os.environ["KUSHROUTER_MCP_LOG_LEVEL"] = settings.log_level
+    export_serving(serving, settings)
     url = f"http://{url_host(args.host)}:{args.port}{MCP_PATH}"
     mode = f"{serving.http.key_mode}{', stateless' if args.stateless else ''}, {args.workers} worker(s)"
     for note in notes:

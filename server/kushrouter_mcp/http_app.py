@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .auth import auth_settings, token_verifier
 from .config import PER_REQUEST, HttpSettings, Settings
 from .server import create_server
 
@@ -126,8 +127,6 @@ async def _healthz(_: Request) -> Response:
 
 def http_app(settings: Settings, serving: Serving) -> ASGIApp:
     """The streamable HTTP app at /mcp plus /healthz, authenticated as the key mode says."""
-    from .auth import auth_settings, token_verifier
-
     if serving.http.key_mode == PER_REQUEST:
         settings = replace(settings, api_key=None)  # only callers' keys are ever used
     verifier = token_verifier(serving.http.key_mode, serving.http.tokens) if serving.authenticated else None
@@ -149,8 +148,13 @@ def http_app(settings: Settings, serving: Serving) -> ASGIApp:
     return CallsInFlight(BodySizeLimit(app, settings.max_body_bytes))
 
 
-def export_serving(serving: Serving) -> None:
-    """Put what `app_from_env` needs into the environment, which worker processes inherit."""
+def export_serving(serving: Serving, settings: Settings) -> None:
+    """Put what `app_from_env` needs into the environment, which worker processes inherit.
+
+    Settings from the command line that override the environment go there too.
+    """
+    os.environ["KUSHROUTER_MCP_MAX_BODY_BYTES"] = str(settings.max_body_bytes)
+    os.environ["KUSHROUTER_MCP_LOG_LEVEL"] = settings.log_level
     os.environ[_HOST_VARIABLE] = serving.host
     os.environ[_STATELESS_VARIABLE] = "1" if serving.stateless else ""
     os.environ["KUSHROUTER_MCP_KEY_MODE"] = serving.http.key_mode
