@@ -180,6 +180,8 @@ async def client(target: Target, stop_at: float, run: Run) -> None:
             run.latencies.append(time.perf_counter() - started)
             run.calls += 1
             run.errors += not ok
+        if "mcp-session-id" in headers:  # end the session, as real clients do
+            await http.delete(target.url, headers=headers)
 
 
 async def drive(target: Target, clients: int, seconds: float) -> Run:
