@@ -25,6 +25,8 @@ from .config import PER_REQUEST, ApiKey
 # What a KushRouter key looks like (kr_live_…, the sandbox's kr_sandbox_…); anything else is
 # refused in per-request mode before it could be sent upstream.
 _KUSHROUTER_KEY = re.compile(r"kr_[A-Za-z0-9_\-]{4,250}")
+# Principals of callers' keys start with this; access tokens' principals never do.
+_CALLER_KEY_PRINCIPAL = "key"
 
 
 class _Principals:
@@ -83,12 +85,13 @@ class CallerKeyVerifier(TokenVerifier):
     async def verify_token(self, token: str) -> AccessToken | None:
         if not _KUSHROUTER_KEY.fullmatch(token):
             return None
-        return AccessToken(token=token, client_id=self._principals.name("key", token), scopes=[])
+        principal = self._principals.name(_CALLER_KEY_PRINCIPAL, token)
+        return AccessToken(token=token, client_id=principal, scopes=[])
 
 
 def caller_key(access_token: AccessToken | None) -> ApiKey | None:
     """The caller's KushRouter key from the request's verified access token (per-request mode)."""
-    if access_token is None or not access_token.client_id.startswith("key-"):
+    if access_token is None or not access_token.client_id.startswith(f"{_CALLER_KEY_PRINCIPAL}-"):
         return None
     return ApiKey(access_token.token)
 
