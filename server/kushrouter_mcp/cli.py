@@ -8,7 +8,18 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from . import __version__
-from .config import ENVIRONMENT, ConfigError, Settings, parse_log_level, parse_max_body_bytes
+from .config import (
+    DEFAULT_GRACEFUL_SECONDS,
+    ENVIRONMENT,
+    KEY_MODES,
+    PER_REQUEST,
+    ConfigError,
+    HttpSettings,
+    Settings,
+    parse_list,
+    parse_log_level,
+    parse_max_body_bytes,
+)
 
 DESCRIPTION = """\
 An MCP server that lets AI agents audit the token usage of their KushRouter LLM requests.
@@ -22,6 +33,10 @@ EXAMPLES = """\
 commands:
   kushrouter-mcp                          serve MCP over stdio (the default)
   kushrouter-mcp --transport http         serve streamable HTTP at http://127.0.0.1:8000/mcp
+  KUSHROUTER_MCP_TOKENS_FILE=/etc/kr-tokens kushrouter-mcp --transport http --host 0.0.0.0
+                                          serve a team; callers send Authorization: Bearer <token>
+  kushrouter-mcp --transport http --key-mode per-request --host 0.0.0.0 --stateless --workers 4
+                                          each caller sends its own kr_… key; scale out, no sticky sessions
   kushrouter-mcp demo                     offline end-to-end demonstration (no key, no network)
   kushrouter-mcp sandbox --port 8787      offline KushRouter-compatible API to develop against
 
@@ -61,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", help="log level on stderr (default KUSHROUTER_MCP_LOG_LEVEL or WARNING)"
     )
+    _add_team_arguments(parser)
     commands = parser.add_subparsers(dest="command", metavar="{demo,sandbox}")
     commands.add_parser(
         "demo",
@@ -80,6 +96,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every lookup")
     return parser
+
+
+def _add_team_arguments(parser: argparse.ArgumentParser) -> None:
+    team = parser.add_argument_group("HTTP for a team (see README: Deploying for a team)")
+    team.add_argument(
+        "--key-mode",
+        choices=KEY_MODES,
+        help="server-key (default; KUSHROUTER_MCP_KEY_MODE): callers present an access token from "
+        "KUSHROUTER_MCP_TOKENS(_FILE) and lookups use the server's KUSHROUTER_API_KEY. per-request: "
+        "callers present their own KushRouter key as 'Authorization: Bearer kr_…', used for their "
+        "calls only (the server sees users' keys: run it behind TLS)",
+    )
+    team.add_argument(
+        "--allowed-hosts",
+        help="extra Host header values to accept, comma-separated, e.g. mcp.example.com (default "
+        "KUSHROUTER_MCP_ALLOWED_HOSTS; loopback and the bound address are always allowed)",
+    )
+    team.add_argument(
+        "--allowed-origins",
+        help="extra browser Origins to accept, comma-separated, e.g. https://mcp.example.com "
+        "(default KUSHROUTER_MCP_ALLOWED_ORIGINS)",
+    )
+    team.add_argument(
+        "--stateless",
+        action="store_true",
+        help="stateless streamable HTTP with JSON responses: any replica or worker answers any "
+        "request, no sticky sessions needed. Progress notifications can't be delivered in this mode",
+    )
+    team.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (default 1; more needs --stateless)"
+    )
+    team.add_argument(
+        "--graceful-timeout",
+        type=int,
+        default=DEFAULT_GRACEFUL_SECONDS,
+        help="on SIGTERM, seconds in-flight calls may take to finish before they are cancelled "
+        f"(default {DEFAULT_GRACEFUL_SECONDS}); the process then exits 0",
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -104,18 +158,53 @@ def _serve(args: argparse.Namespace) -> int:
 
         serve_stdio(settings)
         return 0
-    from .http_app import LOOPBACK_HOSTS, MCP_PATH, serve_http, url_host
-
-    if args.host not in LOOPBACK_HOSTS:
-        raise ConfigError(
-            f"Refusing to serve on {args.host}: this server has no client authentication yet, so anyone who "
-            "can reach it could read generations with your key. Bind to 127.0.0.1 (the default) and put a "
-            "reverse proxy or SSH tunnel in front of it."
-        )
-    url = f"http://{url_host(args.host)}:{args.port}{MCP_PATH}"
-    print(f"kushrouter-mcp: serving MCP at {url}", file=sys.stderr, flush=True)
-    serve_http(settings, args.host, args.port)
+    _serve_http(args, settings)
     return 0
+
+
+def _http_settings(args: argparse.Namespace) -> HttpSettings:
+    http = HttpSettings.from_env()
+    if args.key_mode:
+        http = replace(http, key_mode=args.key_mode)
+    if args.allowed_hosts is not None:
+        http = replace(http, allowed_hosts=parse_list(args.allowed_hosts))
+    if args.allowed_origins is not None:
+        http = replace(http, allowed_origins=parse_list(args.allowed_origins))
+    return http
+
+
+def _check_scaling(args: argparse.Namespace) -> None:
+    if not 1 <= args.workers <= 64:
+        raise ConfigError(f"--workers {args.workers}: use 1 to 64.")
+    if args.workers > 1 and not args.stateless:
+        raise ConfigError(
+            "--workers above 1 needs --stateless: a session lives in the worker that opened it, and the "
+            "next request may reach another one."
+        )
+    if not 0 <= args.graceful_timeout <= 3600:
+        raise ConfigError(f"--graceful-timeout {args.graceful_timeout}: use 0 to 3600 seconds.")
+
+
+def _serve_http(args: argparse.Namespace, settings: Settings) -> None:
+    from .http_app import MCP_PATH, Serving, export_serving, exposure_problem, serve_http, url_host
+
+    serving = Serving(args.host, _http_settings(args), args.stateless)
+    problem = exposure_problem(serving)
+    if problem:
+        raise ConfigError(problem)
+    _check_scaling(args)
+    notes = []
+    if serving.http.key_mode == PER_REQUEST and (settings.api_key or serving.http.tokens):
+        notes.append("per-request mode: KUSHROUTER_API_KEY and access tokens are ignored")
+    if not serving.authenticated:
+        notes.append("no access tokens configured: any local process may call this server")
+    export_serving(serving, settings)
+    url = f"http://{url_host(args.host)}:{args.port}{MCP_PATH}"
+    mode = f"{serving.http.key_mode}{', stateless' if args.stateless else ''}, {args.workers} worker(s)"
+    for note in notes:
+        print(f"kushrouter-mcp: note: {note}", file=sys.stderr)
+    print(f"kushrouter-mcp: serving MCP at {url} ({mode})", file=sys.stderr, flush=True)
+    serve_http(args.port, args.workers, args.graceful_timeout, settings.log_level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

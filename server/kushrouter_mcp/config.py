@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypedDict, TypeVar
 from urllib.parse import urlsplit
 
@@ -226,3 +227,91 @@ def parse_log_level(raw: str, source: str = "KUSHROUTER_MCP_LOG_LEVEL") -> str:
     if level not in LOG_LEVELS:
         raise ConfigError(f"{source}={raw!r} is not one of {', '.join(LOG_LEVELS)}.")
     return level
+
+
+# --- HTTP serving for a team: key mode, access tokens, exposure (issue 4) ---------------------------
+
+ENVIRONMENT.update(
+    {
+        "KUSHROUTER_MCP_KEY_MODE": (
+            "server-key",
+            "HTTP transport: server-key (callers present an access token; lookups use "
+            "KUSHROUTER_API_KEY) or per-request (callers present their own kr_… key).",
+        ),
+        "KUSHROUTER_MCP_TOKENS": (
+            "(none)",
+            "HTTP server-key mode: access tokens callers may present as Bearer, comma-separated.",
+        ),
+        "KUSHROUTER_MCP_TOKENS_FILE": (
+            "(none)",
+            "HTTP server-key mode: file of access tokens, one per line (# starts a comment).",
+        ),
+        "KUSHROUTER_MCP_ALLOWED_HOSTS": (
+            "(loopback and the bound address)",
+            "HTTP: more Host values to accept, comma-separated (host or host:port; host:* for any port).",
+        ),
+        "KUSHROUTER_MCP_ALLOWED_ORIGINS": (
+            "(loopback and the bound address)",
+            "HTTP: more browser Origins to accept, comma-separated (https://app.example.com).",
+        ),
+    }
+)
+
+SERVER_KEY = "server-key"
+PER_REQUEST = "per-request"
+KEY_MODES = (SERVER_KEY, PER_REQUEST)
+_MIN_TOKEN_CHARS = 16
+DEFAULT_GRACEFUL_SECONDS = 25  # a lookup takes at most KUSHROUTER_TIMEOUT (20 s) by default
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Who may call the HTTP server and what it answers to. Tokens never show in the repr."""
+
+    key_mode: str = SERVER_KEY
+    tokens: tuple[str, ...] = field(default=(), repr=False)
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpSettings:
+        env = os.environ if environ is None else environ
+        return cls(
+            key_mode=parse_key_mode(env.get("KUSHROUTER_MCP_KEY_MODE", "")),
+            tokens=_tokens(env.get("KUSHROUTER_MCP_TOKENS", ""), env.get("KUSHROUTER_MCP_TOKENS_FILE", "")),
+            allowed_hosts=parse_list(env.get("KUSHROUTER_MCP_ALLOWED_HOSTS", "")),
+            allowed_origins=parse_list(env.get("KUSHROUTER_MCP_ALLOWED_ORIGINS", "")),
+        )
+
+
+def parse_key_mode(raw: str, source: str = "KUSHROUTER_MCP_KEY_MODE") -> str:
+    mode = raw.strip().lower() or SERVER_KEY
+    if mode not in KEY_MODES:
+        raise ConfigError(f"{source}={raw!r} is not server-key or per-request.")
+    return mode
+
+
+def parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _tokens(inline: str, path: str) -> tuple[str, ...]:
+    """Tokens from the variable and the file together; each long enough not to be guessed."""
+    tokens = list(parse_list(inline))
+    if path.strip():
+        try:
+            text = Path(path.strip()).read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(
+                f"KUSHROUTER_MCP_TOKENS_FILE: cannot read {path.strip()!r} ({error.strerror})."
+            ) from None
+        lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+        tokens.extend(line for line in lines if line)
+    for number, token in enumerate(tokens, 1):
+        if len(token) < _MIN_TOKEN_CHARS or any(c.isspace() or not c.isprintable() for c in token):
+            raise ConfigError(
+                f"Access token #{number} is too short or has spaces: use at least {_MIN_TOKEN_CHARS} "
+                "printable characters without spaces, e.g. from "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+            )
+    return tuple(dict.fromkeys(tokens))

@@ -1,23 +1,41 @@
-"""Streamable HTTP serving: Host/Origin validation, a bounded request body, uvicorn.
+"""Streamable HTTP serving: authentication, Host/Origin validation, a bounded body, uvicorn.
 
 Kept apart from `server` so stdio users (every IDE launch) never import any of it.
+
+Everything the app needs is read from the environment by `app_from_env`, so uvicorn can build
+the same app in each of several worker processes; the command line writes its flags there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
+import anyio
+import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.responses import Response
+from sse_starlette.sse import AppStatus
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .config import Settings
+from .auth import auth_settings, token_verifier
+from .config import PER_REQUEST, HttpSettings, Settings
 from .server import create_server
 
 MCP_PATH = "/mcp"
-
-
+HEALTH_PATH = "/healthz"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+# How the command line hands the serving options that have no public variable to the app factory.
+_HOST_VARIABLE = "KUSHROUTER_MCP_BIND_HOST"
+_STATELESS_VARIABLE = "KUSHROUTER_MCP_STATELESS"
 
 
 def url_host(host: str) -> str:
@@ -25,21 +43,27 @@ def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def transport_security(host: str) -> TransportSecuritySettings:
+def transport_security(
+    host: str, extra_hosts: tuple[str, ...] = (), extra_origins: tuple[str, ...] = ()
+) -> TransportSecuritySettings:
     """Host/Origin validation on for every bind address (the SDK turns it on only for loopback).
 
     Loopback names and the bound address are allowed with any port, and without one (a
-    reverse proxy on port 80 sends a bare Host); any other Host gets 421, any other Origin 403.
+    reverse proxy on port 80 sends a bare Host); so are the operator's extra hosts and origins
+    (a proxy's public name). Any other Host gets 421, any other Origin 403.
     """
     names = {url_host(name) for name in (*LOOPBACK_HOSTS, host)}
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
-        allowed_hosts=sorted(names | {f"{name}:*" for name in names}),
+        allowed_hosts=sorted(names | {f"{name}:*" for name in names} | set(extra_hosts)),
         allowed_origins=sorted(
-            f"{scheme}://{name}{any_port}"
-            for name in names
-            for scheme in ("http", "https")
-            for any_port in ("", ":*")
+            {
+                f"{scheme}://{name}{any_port}"
+                for name in names
+                for scheme in ("http", "https")
+                for any_port in ("", ":*")
+            }
+            | set(extra_origins)
         ),
     )
 
@@ -70,28 +94,180 @@ class BodySizeLimit:
         await self.app(scope, receive, send)
 
 
-def http_app(settings: Settings, host: str) -> ASGIApp:
-    """The streamable HTTP app at /mcp: Host/Origin validation on, request bodies bounded."""
-    app = create_server(settings).streamable_http_app(
-        streamable_http_path=MCP_PATH,
-        max_request_body_size=settings.max_body_bytes,
-        transport_security=transport_security(host),
-        host=host,
+@dataclass(frozen=True)
+class Serving:
+    """How this process serves HTTP: where, in which key mode, stateful or not."""
+
+    host: str
+    http: HttpSettings
+    stateless: bool = False
+
+    @property
+    def authenticated(self) -> bool:
+        return self.http.key_mode == PER_REQUEST or bool(self.http.tokens)
+
+
+def exposure_problem(serving: Serving) -> str | None:
+    """Why serving would expose the server's key to anyone who can connect, or None when it's safe."""
+    if serving.host in LOOPBACK_HOSTS or serving.authenticated:
+        return None
+    return (
+        f"Refusing to serve on {serving.host} without authentication: anyone who can reach it could read "
+        "generations with this server's key. Either set access tokens (KUSHROUTER_MCP_TOKENS=tok1,tok2 or "
+        "KUSHROUTER_MCP_TOKENS_FILE=/path) that clients send as 'Authorization: Bearer <token>', or use "
+        "--key-mode per-request so each client sends its own KushRouter key, or bind to 127.0.0.1 (the "
+        "default) behind a reverse proxy or SSH tunnel."
     )
-    return BodySizeLimit(app, settings.max_body_bytes)
 
 
-def serve_http(settings: Settings, host: str, port: int) -> None:
-    """Serve http_app with uvicorn; imported lazily so stdio users never pay for it."""
-    import uvicorn
+async def _healthz(_: Request) -> Response:
+    """Liveness only: no auth, no upstream call, so a load balancer's probe costs nothing."""
+    return JSONResponse({"status": "ok"})
+
+
+def http_app(settings: Settings, serving: Serving) -> ASGIApp:
+    """The streamable HTTP app at /mcp plus /healthz, authenticated as the key mode says."""
+    if serving.http.key_mode == PER_REQUEST:
+        settings = replace(settings, api_key=None)  # only callers' keys are ever used
+    verifier = token_verifier(serving.http.key_mode, serving.http.tokens) if serving.authenticated else None
+    auth = auth_settings(f"http://{url_host(serving.host)}") if verifier else None
+    server = create_server(settings, token_verifier=verifier, auth=auth)
+    server.custom_route(HEALTH_PATH, methods=["GET"])(_healthz)
+    app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        # Stateless: no session to find, so any replica or worker can answer any request; JSON
+        # answers because no later request could pick up an SSE stream left behind.
+        stateless_http=serving.stateless,
+        json_response=serving.stateless,
+        max_request_body_size=settings.max_body_bytes,
+        transport_security=transport_security(
+            serving.host, serving.http.allowed_hosts, serving.http.allowed_origins
+        ),
+        host=serving.host,
+    )
+    return CallsInFlight(BodySizeLimit(app, settings.max_body_bytes))
+
+
+def export_serving(serving: Serving, settings: Settings) -> None:
+    """Put what `app_from_env` needs into the environment, which worker processes inherit.
+
+    Settings from the command line that override the environment go there too.
+    """
+    os.environ["KUSHROUTER_MCP_MAX_BODY_BYTES"] = str(settings.max_body_bytes)
+    os.environ["KUSHROUTER_MCP_LOG_LEVEL"] = settings.log_level
+    os.environ[_HOST_VARIABLE] = serving.host
+    os.environ[_STATELESS_VARIABLE] = "1" if serving.stateless else ""
+    os.environ["KUSHROUTER_MCP_KEY_MODE"] = serving.http.key_mode
+    os.environ["KUSHROUTER_MCP_ALLOWED_HOSTS"] = ",".join(serving.http.allowed_hosts)
+    os.environ["KUSHROUTER_MCP_ALLOWED_ORIGINS"] = ",".join(serving.http.allowed_origins)
+
+
+def app_from_env() -> ASGIApp:
+    """uvicorn's app factory: the whole app from the environment, logging included."""
+    from .logs import configure_logging
+
+    settings = Settings.from_env()
+    serving = Serving(
+        host=os.environ.get(_HOST_VARIABLE, LOOPBACK_HOSTS[0]),
+        http=HttpSettings.from_env(),
+        stateless=bool(os.environ.get(_STATELESS_VARIABLE)),
+    )
+    secrets = [settings.api_key.reveal()] if settings.api_key else []
+    configure_logging(settings.log_level, [*secrets, *serving.http.tokens])
+    return http_app(settings, serving)
+
+
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with TCP_NODELAY on.
+
+    asyncio sets it only on sockets whose proto is IPPROTO_TCP; the socket uvicorn binds for
+    worker processes has proto 0, and uvicorn writes a response's head and body separately, so
+    each answer would wait ~40 ms for the client's delayed ACK.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
+class CallsInFlight:
+    """Counts POSTs being answered (tool calls among them): what a graceful shutdown waits for.
+
+    GETs are left out: a client's standalone SSE stream stays open for as long as it likes.
+    """
+
+    count = 0
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        CallsInFlight.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            CallsInFlight.count -= 1
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, with a shutdown that lets in-flight calls finish and then exits 0.
+
+    Plain uvicorn (through sse-starlette) closes every SSE stream the moment SIGTERM arrives,
+    answers to in-flight calls included; and it re-raises the signal after shutting down, so
+    the process would end with -15 even when everything went well.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        AppStatus.enable_automatic_graceful_drain = False  # shutdown() ends the streams itself
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:  # stop accepting; finished keep-alive connections close
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        with anyio.move_on_after(self.config.timeout_graceful_shutdown or 0):
+            while CallsInFlight.count:  # noqa: ASYNC110 - polled like uvicorn's own wait below
+                await anyio.sleep(0.05)
+        AppStatus.should_exit = True  # now end the idle SSE streams, so their connections close
+        await super().shutdown(sockets)
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()  # a graceful shutdown is a clean exit
+
+
+def serve_http(port: int, workers: int, graceful_seconds: int, log_level: str) -> None:
+    """Serve `app_from_env` (set up by `export_serving`) with uvicorn, in one or several processes.
+
+    On SIGTERM: stop accepting, let in-flight requests finish for up to `graceful_seconds`,
+    cancel the rest, close, exit 0.
+    """
+    from uvicorn.supervisors.multiprocess import Multiprocess
 
     config = uvicorn.Config(
-        http_app(settings, host),
-        host=host,
+        f"{__name__}:app_from_env",
+        factory=True,
+        host=os.environ[_HOST_VARIABLE],
         port=port,
+        workers=workers,
+        http=NoDelayH11Protocol,
         log_config=None,  # keep our stderr handler; uvicorn's default would log access to stdout
         access_log=False,
-        log_level=settings.log_level.lower(),
+        log_level=log_level.lower(),
         lifespan="on",
+        timeout_graceful_shutdown=graceful_seconds,
     )
-    uvicorn.Server(config).run()
+    if workers == 1:
+        GracefulServer(config).run()
+        return
+    # Each worker is a fresh interpreter that builds the app from the environment; the parent
+    # forwards SIGTERM to them, waits for their graceful shutdowns, and returns.
+    Multiprocess(config, sockets=[config.bind_socket()]).run()

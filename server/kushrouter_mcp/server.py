@@ -8,12 +8,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from . import __version__, prompts, tools
 from .api import GenerationsApi
+from .auth import caller_key
 from .batch import MAX_BATCH_IDS, Progress
 from .config import ApiKey, Settings
 from .models import BatchResult, ExtractionResult, Generation
@@ -48,8 +52,13 @@ def _state(ctx: Context[AppState]) -> AppState:
 
 
 def _api_key(ctx: Context[AppState]) -> ApiKey | None:
-    """The KushRouter key this request's upstream calls use: the one configured for the server."""
-    return _state(ctx).settings.api_key
+    """The KushRouter key this request's upstream calls use.
+
+    Over HTTP in per-request mode, the caller's own key from this request's verified bearer
+    (request-scoped: the SDK sets it per HTTP request and resets it after); otherwise the key
+    configured for the server.
+    """
+    return caller_key(get_access_token()) or _state(ctx).settings.api_key
 
 
 def _read_only_tool(title: str, description: str, open_world: bool) -> dict[str, Any]:
@@ -60,7 +69,11 @@ def _read_only_tool(title: str, description: str, open_world: bool) -> dict[str,
     return {"title": title, "description": description, "annotations": annotations}
 
 
-def create_server(settings: Settings) -> MCPServer[AppState]:
+def create_server(
+    settings: Settings, token_verifier: TokenVerifier | None = None, auth: AuthSettings | None = None
+) -> MCPServer[AppState]:
+    """The server; over HTTP, `token_verifier` and `auth` make every request authenticate."""
+
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         api = GenerationsApi(settings)  # its HTTP client is made on the first lookup
@@ -76,6 +89,8 @@ def create_server(settings: Settings) -> MCPServer[AppState]:
         version=__version__,
         lifespan=lifespan,
         log_level=settings.log_level,  # type: ignore[arg-type]
+        token_verifier=token_verifier,
+        auth=auth,
     )
 
     @server.tool(**_read_only_tool("Look up a KushRouter generation", tools.GET_GENERATION_DESCRIPTION, True))

@@ -1,0 +1,82 @@
+"""Helpers for tests that talk to a real HTTP server process: clients with headers, raw JSON-RPC."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from conftest import free_port, wait_for_port
+
+StartHttp = Callable[..., tuple[str, Path]]
+MODERN = "2026-07-28"
+MODES = ["legacy", MODERN]
+# A token shaped so that a leak would be recognisable anywhere it shows.
+TOKEN = "tok_CANARY_9d2f6b1e8a4c7f3b5e0d"
+OTHER_TOKEN = "tok_other_1a2b3c4d5e6f7a8b9c0d"
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+
+@asynccontextmanager
+async def bearer_client(url: str, bearer: str | None, mode: str = "legacy") -> AsyncIterator[Client]:
+    """An MCP client that sends `Authorization: Bearer <bearer>` on every request."""
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
+    ):
+        yield client
+
+
+def rpc(method: str, params: dict[str, Any] | None = None, request_id: int = 1) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    if params is not None:
+        message["params"] = params
+    return message
+
+
+def initialize(request_id: int = 1) -> dict[str, Any]:
+    return rpc(
+        "initialize",
+        {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+        request_id,
+    )
+
+
+async def raw_post(
+    http: httpx.AsyncClient, url: str, body: bytes | dict[str, Any] | list[Any], **headers: str
+) -> httpx.Response:
+    content = body if isinstance(body, bytes) else httpx.Request("POST", url, json=body).content
+    return await http.post(url, content=content, headers={**JSON_HEADERS, **headers})
+
+
+@contextmanager
+def running_server(env: dict[str, str], log_dir: Path, *args: str) -> Iterator[tuple[str, Path]]:
+    """One `kushrouter-mcp --transport http` process for a whole module: (url, its log file)."""
+    port = free_port()
+    log = log_dir / f"http-server-{port}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kushrouter_mcp", "--transport", "http", "--port", str(port), *args],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}/mcp", log
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
