@@ -8,7 +8,8 @@ installed, e.g.:
         .ci-cache/inspector/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js
 
 It starts the offline sandbox upstream (`kushrouter-mcp sandbox --port 0`), then checks the server
-over stdio and over streamable HTTP, printing `PASS <name>` / `FAIL <name>: <why>` per check, and
+over stdio and over streamable HTTP (open on loopback, then in both key modes with the credential
+sent by the Inspector as a header), printing `PASS <name>` / `FAIL <name>: <why>` per check, and
 exits 1 if any check fails. Only 127.0.0.1 is ever contacted.
 
 Inspector CLI facts this relies on (verified against @modelcontextprotocol/inspector 2.12.0):
@@ -38,6 +39,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,6 +54,8 @@ CHAT_ID = "chatcmpl-1731753062-2q7nyc"
 RESPONSES_ID = "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b"
 ANTHROPIC_ID = "msg_01XFDUDYJgAACzvnptvVoYEL"
 MISSING_ID = "no-such-generation-xyz"
+RESOURCE_TEMPLATE = "kushrouter://generations/{id}"
+ACCESS_TOKEN = "ci-access-token-7f3a9c2e5b8d1f4a"  # noqa: S105 - a throwaway token for a loopback check
 
 ANTHROPIC_MESSAGE = {
     "id": ANTHROPIC_ID,
@@ -316,7 +321,7 @@ def _tool_map(run: InspectorRun) -> dict[str, dict[str, Any]]:
 def check_tools_list(run: InspectorRun) -> str:
     tools = _tool_map(run)
     problems: list[str] = []
-    for name in ("get_generation", "extract_generation_id"):
+    for name in ("get_generation", "get_generations", "extract_generation_id"):
         if name not in tools:
             problems.append(f"tool {name!r} not listed (got {sorted(map(str, tools))})")
     if problems:
@@ -342,7 +347,11 @@ def check_tools_list(run: InspectorRun) -> str:
             f"extract_generation_id inputSchema has no property 'payload' (properties: {sorted(eprops)})"
         )
 
-    for name, open_world in (("get_generation", True), ("extract_generation_id", False)):
+    for name, open_world in (
+        ("get_generation", True),
+        ("get_generations", True),
+        ("extract_generation_id", False),
+    ):
         tool = tools[name]
         if not isinstance(tool.get("outputSchema"), dict):
             problems.append(f"{name} has no outputSchema")
@@ -411,6 +420,60 @@ def check_missing(run: InspectorRun, api_key: str) -> str:
     return "isError, exit 5, message: " + (" ".join(texts).strip()[:160] or "<no text content>")
 
 
+def check_batch(run: InspectorRun) -> str:
+    sc = _ok_call(run)
+    counts = sc.get("counts") or {}
+    want = {"ids": 2, "found": 1, "not_found": 1, "failed": 0}
+    got = {k: counts.get(k) for k in want}
+    results = sc.get("results") or []
+    if got != want or [r.get("id") for r in results] != [CHAT_ID, MISSING_ID]:
+        raise CheckFailed(f"counts {got}, want {want}; structuredContent={json.dumps(sc)[:800]}")
+    total = ((sc.get("totals") or {}).get("overall") or {}).get("total_tokens")
+    if not isinstance(total, int) or total <= 0:
+        raise CheckFailed(
+            f"totals.overall.total_tokens is {total!r}; structuredContent={json.dumps(sc)[:800]}"
+        )
+    return f"found 1, not found 1, total_tokens={total}"
+
+
+def check_templates(run: InspectorRun) -> str:
+    if run.rc != 0:
+        raise CheckFailed(f"resources/templates/list did not succeed; {run.describe()}")
+    templates = [t.get("uriTemplate") for t in run.result().get("resourceTemplates") or []]
+    if RESOURCE_TEMPLATE not in templates:
+        raise CheckFailed(f"{RESOURCE_TEMPLATE} not listed (got {templates})")
+    return RESOURCE_TEMPLATE
+
+
+def check_resource(run: InspectorRun) -> str:
+    if run.rc != 0:
+        raise CheckFailed(f"resources/read did not succeed; {run.describe()}")
+    contents = run.result().get("contents") or [{}]
+    record = json.loads(contents[0].get("text") or "null")
+    if not isinstance(record, dict) or record.get("id") != CHAT_ID:
+        raise CheckFailed(f"the resource is not the record of {CHAT_ID}; {run.describe()}")
+    return f"{contents[0].get('mimeType')} record of {record['id']}"
+
+
+def check_prompts(run: InspectorRun) -> str:
+    if run.rc != 0:
+        raise CheckFailed(f"prompts/list did not succeed; {run.describe()}")
+    names = [p.get("name") for p in run.result().get("prompts") or []]
+    if "audit_usage" not in names:
+        raise CheckFailed(f"audit_usage not listed (got {names})")
+    return "audit_usage"
+
+
+def check_refused(run: InspectorRun, secret: str) -> str:
+    if secret in run.stdout or secret in run.stderr:
+        raise CheckFailed("a credential appears in the Inspector's stdout/stderr")
+    if run.rc == 0:
+        raise CheckFailed(f"the call succeeded without valid credentials; {run.describe()}")
+    if "invalid_token" not in run.stdout + run.stderr:  # the 401's error code, as the Inspector reports it
+        raise CheckFailed(f"the Inspector reports no invalid_token refusal; {run.describe()}")
+    return f"refused (exit {run.rc}, invalid_token)"
+
+
 def run_check(results: Results, name: str, fn: Any, *args: Any) -> None:
     try:
         detail = fn(*args)
@@ -430,6 +493,10 @@ LIST = ["--method", "tools/list"]
 EXTRACT = call_args("extract_generation_id", {"payload": json.dumps(ANTHROPIC_MESSAGE)})
 GET_OK = call_args("get_generation", {"id": CHAT_ID})
 GET_MISSING = call_args("get_generation", {"id": MISSING_ID})
+BATCH = call_args("get_generations", {"ids": [CHAT_ID, MISSING_ID, CHAT_ID]})
+TEMPLATES = ["--method", "resources/templates/list"]
+READ = ["--method", "resources/read", "--uri", RESOURCE_TEMPLATE.replace("{id}", CHAT_ID)]
+PROMPTS = ["--method", "prompts/list"]
 
 
 def stdio_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: Sandbox) -> None:
@@ -450,6 +517,10 @@ def stdio_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: Sa
         insp.run(target, GET_MISSING),
         sandbox.api_key,
     )
+    run_check(results, "stdio get_generations", check_batch, insp.run(target, BATCH))
+    run_check(results, "stdio resources/templates/list", check_templates, insp.run(target, TEMPLATES))
+    run_check(results, "stdio resources/read", check_resource, insp.run(target, READ))
+    run_check(results, "stdio prompts/list", check_prompts, insp.run(target, PROMPTS))
     run_check(
         results,
         "stdio tools/list modern era",
@@ -458,13 +529,15 @@ def stdio_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: Sa
     )
 
 
-def http_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: Sandbox, log_dir: Path) -> None:
+@contextmanager
+def http_server(
+    results: Results, name: str, server_cmd: str, env: dict[str, str], log_dir: Path
+) -> Iterator[list[str] | None]:
+    """`kushrouter-mcp --transport http` on loopback: yields the Inspector's target (None: no start)."""
     port = free_port()
-    env = dict(os.environ)
-    env["KUSHROUTER_BASE_URL"] = sandbox.base_url
-    env["KUSHROUTER_API_KEY"] = sandbox.api_key
-    log_path = log_dir / "http-server.log"
+    log_path = log_dir / f"{name}.log"
     proc: subprocess.Popen[bytes] | None = None
+    failures_before = len(results.failed)
     try:
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
@@ -472,17 +545,32 @@ def http_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: San
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=env,
+                env={**os.environ, **env},
                 start_new_session=True,
             )
         try:
             wait_for_port("127.0.0.1", port, HTTP_START_TIMEOUT, proc, "HTTP server")
         except CheckFailed as exc:
-            results.fail("http server start", f"{exc}; log: {_clip(log_path.read_text(errors='replace'))}")
+            results.fail(f"{name} start", f"{exc}; log: {_clip(log_path.read_text(errors='replace'))}")
+            yield None
             return
-        results.ok("http server start", f"127.0.0.1:{port}")
+        results.ok(f"{name} start", f"127.0.0.1:{port}")
         # A URL ending in /mcp selects streamable HTTP; --stored-auth-only keeps it non-interactive.
-        target = [f"http://127.0.0.1:{port}/mcp", "--transport", "http", "--stored-auth-only"]
+        yield [f"http://127.0.0.1:{port}/mcp", "--transport", "http", "--stored-auth-only"]
+        if proc.poll() is not None:
+            results.fail(f"{name} alive", f"exited with code {proc.returncode} during the checks")
+    finally:
+        code = stop_process(proc)
+        if code is not None:
+            print(f"info: {name} stopped (exit code {code})", flush=True)
+        if len(results.failed) > failures_before and log_path.exists():
+            print(f"info: {name} log:\n    {_clip(log_path.read_text(errors='replace'), 4000)}", flush=True)
+
+
+def http_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: Sandbox, log_dir: Path) -> None:
+    with http_server(results, "http", server_cmd, _upstream(sandbox), log_dir) as target:
+        if target is None:
+            return
         run_check(results, "http tools/list", check_tools_list, insp.run(target, LIST))
         run_check(results, "http extract_generation_id", check_extract, insp.run(target, EXTRACT))
         run_check(results, "http get_generation", check_get, insp.run(target, GET_OK))
@@ -493,22 +581,42 @@ def http_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: San
             insp.run(target, GET_MISSING),
             sandbox.api_key,
         )
+        run_check(results, "http get_generations", check_batch, insp.run(target, BATCH))
         run_check(
             results,
             "http tools/list modern era",
             check_tools_list,
             insp.run(target, [*LIST, "--protocol-era", "modern"]),
         )
-        if proc.poll() is not None:
-            results.fail("http server alive", f"exited with code {proc.returncode} during the checks")
-    finally:
-        code = stop_process(proc)
-        if code is not None:
-            print(f"info: HTTP server stopped (exit code {code})", flush=True)
-        if any(name.startswith("http") for name, _ in results.failed) and log_path.exists():
-            print(
-                f"info: HTTP server log:\n    {_clip(log_path.read_text(errors='replace'), 4000)}", flush=True
+
+
+def http_auth_checks(
+    results: Results, insp: Inspector, server_cmd: str, sandbox: Sandbox, log_dir: Path
+) -> None:
+    """Both key modes, with the credential sent as a header by the Inspector: in, and out without it."""
+    _SECRETS.append(ACCESS_TOKEN)
+    modes = (
+        ("http server-key", {**_upstream(sandbox), "KUSHROUTER_MCP_TOKENS": ACCESS_TOKEN}, ACCESS_TOKEN),
+        (
+            "http per-request",
+            {"KUSHROUTER_BASE_URL": sandbox.base_url, "KUSHROUTER_MCP_KEY_MODE": "per-request"},
+            sandbox.api_key,
+        ),
+    )
+    for name, env, credential in modes:
+        with http_server(results, name, server_cmd, env, log_dir) as target:
+            if target is None:
+                continue
+            header = ["--header", f"Authorization: Bearer {credential}"]
+            run_check(results, f"{name} get_generation", check_get, insp.run(target, [*GET_OK, *header]))
+            run_check(results, f"{name} get_generations", check_batch, insp.run(target, [*BATCH, *header]))
+            run_check(
+                results, f"{name} without credential", check_refused, insp.run(target, LIST), credential
             )
+
+
+def _upstream(sandbox: Sandbox) -> dict[str, str]:
+    return {"KUSHROUTER_BASE_URL": sandbox.base_url, "KUSHROUTER_API_KEY": sandbox.api_key}
 
 
 def main() -> int:
@@ -548,14 +656,15 @@ def main() -> int:
                 results.ok("sandbox start", sandbox.base_url)
                 stdio_checks(results, insp, server_cmd, sandbox)
                 http_checks(results, insp, server_cmd, sandbox, tmp_path)
-                leaked = [r for r in insp.runs if sandbox.api_key in r.stdout or sandbox.api_key in r.stderr]
+                http_auth_checks(results, insp, server_cmd, sandbox, tmp_path)
+                leaked = [r for r in insp.runs if any(s in r.stdout + r.stderr for s in _SECRETS)]
                 if leaked:
                     results.fail(
-                        "no API key in any Inspector output",
+                        "no API key or token in any Inspector output",
                         f"found in {len(leaked)} of {len(insp.runs)} runs",
                     )
                 else:
-                    results.ok("no API key in any Inspector output", f"{len(insp.runs)} runs")
+                    results.ok("no API key or token in any Inspector output", f"{len(insp.runs)} runs")
         finally:
             code = sandbox.stop()
             if code is not None:

@@ -64,39 +64,46 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
     raise TimeoutError(f"nothing listened on port {port} within {timeout} s")
 
 
+def start_http_server(
+    env: dict[str, str], log_dir: Path, *args: str
+) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """`kushrouter-mcp --transport http` on a free port, listening; output goes to a log file to inspect."""
+    port = free_port()
+    log = log_dir / f"http-server-{port}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kushrouter_mcp", "--transport", "http", "--port", str(port), *args],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, process)
+    except BaseException:
+        stop_process(process)
+        raise
+    return process, port, log
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture
 def http_server_factory(tmp_path: Path) -> Iterator[object]:
-    """Start `kushrouter-mcp --transport http` subprocesses; their stderr goes to a file to inspect."""
+    """Start HTTP server processes for one test: (url, log file) each; stopped afterwards."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start(env: dict[str, str], *extra_args: str) -> tuple[str, Path]:
-        port = free_port()
-        log = tmp_path / f"http-server-{port}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "kushrouter_mcp",
-                    "--transport",
-                    "http",
-                    "--port",
-                    str(port),
-                    *extra_args,
-                ],
-                env=env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
+        process, port, log = start_http_server(env, tmp_path, *extra_args)
         started.append(process)
-        wait_for_port(port, process)
         return f"http://127.0.0.1:{port}/mcp", log
 
     yield start
     for process in started:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -14,7 +12,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from conftest import free_port, wait_for_port
+from conftest import start_http_server, stop_process
 
 StartHttp = Callable[..., tuple[str, Path]]
 MODERN = "2026-07-28"
@@ -61,22 +59,8 @@ async def raw_post(
 @contextmanager
 def running_server(env: dict[str, str], log_dir: Path, *args: str) -> Iterator[tuple[str, Path]]:
     """One `kushrouter-mcp --transport http` process for a whole module: (url, its log file)."""
-    port = free_port()
-    log = log_dir / f"http-server-{port}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kushrouter_mcp", "--transport", "http", "--port", str(port), *args],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    process, port, log = start_http_server(env, log_dir, *args)
     try:
-        wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}/mcp", log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)

@@ -13,7 +13,7 @@ import anyio
 import httpx
 import pytest
 
-from conftest import free_port, server_env, wait_for_port
+from conftest import server_env, start_http_server
 from http_helpers import MODERN, TOKEN, StartHttp, bearer_client, initialize, raw_post, rpc
 from kushrouter_mcp.cli import main
 from kushrouter_mcp.config import HttpSettings
@@ -116,15 +116,8 @@ def server_process(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Po
     started: list[subprocess.Popen[bytes]] = []
 
     def start(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], int, Path]:
-        port = free_port()
-        log = tmp_path / f"server-{port}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "kushrouter_mcp", "--transport", "http", "--port", str(port), *args],
-                env=env, stdout=sink, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        process, port, log = start_http_server(env, tmp_path, *args)
         started.append(process)
-        wait_for_port(port, process)
         return process, port, log
 
     yield start
