@@ -25,9 +25,10 @@ DESCRIPTION = """\
 An MCP server that lets AI agents audit the token usage of their KushRouter LLM requests.
 
 With no arguments it serves MCP over stdio — what Claude Desktop, Claude Code, Cursor and VS Code
-launch. Two tools: extract_generation_id (finds the generation id in a response body or captured
-stream; needs no key) and get_generation (looks up what KushRouter recorded and billed; needs
-KUSHROUTER_API_KEY)."""
+launch. Three tools: extract_generation_id (finds the generation id in a response body or captured
+stream; needs no key), get_generation (looks up what KushRouter recorded and billed; needs
+KUSHROUTER_API_KEY) and get_generations (up to 500 lookups at once, with usage totals); the
+resource kushrouter://generations/{id} and the prompt audit_usage."""
 
 EXAMPLES = """\
 commands:
