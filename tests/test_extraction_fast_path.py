@@ -95,19 +95,21 @@ def _responses_events(rng: random.Random) -> list[dict[str, Any]]:
 
 
 def _capture(rng: random.Random) -> str:
-    events = _chat_events(rng, "chatcmpl-A1")
+    events = _chat_events(rng, "chatcmpl-1001")
     for extra in rng.sample(["second chat", "anthropic", "responses"], rng.randint(0, 3)):
         more = {
-            "second chat": lambda: _chat_events(rng, "chatcmpl-B2"),
+            "second chat": lambda: _chat_events(rng, "chatcmpl-1002"),
             "anthropic": lambda: _anthropic_events(rng),
             "responses": lambda: _responses_events(rng),
         }[extra]()
         at = rng.randint(0, len(events))
         events[at:at] = more
     lines = []
+    named = rng.random() < 0.5  # Anthropic and Responses streams carry `event:` lines
     for event in events:
         body = json.dumps(event, separators=(",", ":"), ensure_ascii=rng.random() < 0.5)
-        lines.append(f"data: {body}\n" + ("\n" if rng.random() < 0.95 else ""))
+        name = f"event: {event.get('type', 'chunk')}\n" if named else ""
+        lines.append(f"{name}data: {body}\n" + ("\n" if rng.random() < 0.95 else ""))
     text = "".join(lines) + "data: [DONE]\n\n"
     return text[: rng.randint(len(text) // 2, len(text))] if rng.random() < 0.2 else text
 
@@ -148,3 +150,29 @@ def test_runs_of_text_chunks_are_skipped_and_the_usage_chunk_is_still_read() -> 
         3,
     )
     assert extraction._InertEvents().skips(events[0]) is False  # nothing learned yet: parsed
+
+
+def test_a_second_stream_whose_id_differs_only_in_digits_is_not_skipped() -> None:
+    chunk = '{"id":"chatcmpl-%d","object":"chat.completion.chunk","choices":[{"delta":{"content":"x"}}]}'
+    text = (
+        "".join(f"data: {chunk % number}\n\n" for number in (1001, 1001, 1001, 1002, 1002))
+        + "data: [DONE]\n\n"
+    )
+    assert extract_generations(text).ids == ["chatcmpl-1001", "chatcmpl-1002"]
+
+
+def test_events_differing_only_in_numbers_and_text_are_skipped_as_one_run() -> None:
+    deltas = "".join(
+        f"event: response.output_text.delta\n"
+        f'data: {{"type":"response.output_text.delta","sequence_number":{n},'
+        f'"item_id":"msg_{n % 3}","delta":"word {n} \\"quoted\\""}}\n\n'
+        for n in range(2000)
+    )
+    done = '{"type":"response.completed","response":{"id":"resp_9","status":"completed"}}'
+    text = f'data: {{"type":"response.created","response":{{"id":"resp_9"}}}}\n\n{deltas}data: {done}\n\n'
+    inert = extraction._InertEvents()
+    assert inert.skips(deltas.split("data: ")[1].split("\n")[0]) and inert.run is not None
+    run = inert.run.match(deltas)
+    assert run is not None and run.end() == len(deltas)  # all 2000 in one match
+    found = extract_generations(text)
+    assert (found.id, found.status) == ("resp_9", "completed")

@@ -391,10 +391,15 @@ _SIGNIFICANT = re.compile(
     r"stop_reason|error|" + "|".join(sorted(_BODY_KEYS)) + r')")|finish_reason"[ \t]*:[ \t]*"'
 )
 _CHUNK_START = '{"id":"'
-_CONTENT = '"content":"'
+# Where an event's generated text starts: a chat delta's content, an Anthropic text_delta's
+# text, a Responses output_text.delta's delta.
+_TEXT_VALUE = re.compile(r'"(?:content|text|delta)":"')
 # The inside of a JSON string on one line: no bare quote, backslash or newline.
 _STRING_BODY = r'[^"\\\n]*(?:\\[^\n][^"\\\n]*)*'
 _STRING_TAIL = re.compile(_STRING_BODY + '"')
+_DIGITS = re.compile(r"[0-9]+")
+# Each template costs a regex compile; a stream whose events never repeat stops paying after these.
+_MAX_TEMPLATES = 32
 
 
 class _InertEvents:
@@ -404,25 +409,30 @@ class _InertEvents:
     more than everything else. Skipped: an object event with no significant key at all (an
     Anthropic content_block_delta, a Responses output_text.delta), and a chat chunk whose
     text up to "choices" repeats the last parsed chunk's (same id, object, model) and whose
-    rest holds no significant key. Once such a chunk is seen, `run` matches a whole series
-    of chunks identical to it but for their delta text. Anything else is parsed as before.
-    (A key spelled with \\u escapes would slip past; no JSON encoder writes ASCII keys so.)
+    rest holds no significant key. Each skipped event becomes the template of `run`, which
+    matches a whole series of events like it but for their text (and, for events with no
+    significant key at all, their numbers) in one C-level match. Anything else is parsed as
+    before. (A key spelled with \\u escapes would slip past; no JSON encoder writes ASCII keys so.)
     """
 
     def __init__(self) -> None:
         self._chunk_head: str | None = None
+        self._templates_left = _MAX_TEMPLATES
         self.run: re.Pattern[str] | None = None
 
     def skips(self, data: str) -> bool:
         if not data.startswith("{"):
             return False
         if not data.startswith(_CHUNK_START):
-            return _SIGNIFICANT.search(data) is None
+            if _SIGNIFICANT.search(data) is not None:
+                return False
+            self._template(data, any_numbers=True)
+            return True
         cut = data.find('"choices"')
         if cut <= 0 or data[:cut] != self._chunk_head or _SIGNIFICANT.search(data, cut) is not None:
             return False
-        if self.run is None or not self.run.match(f"data: {data}\n\n"):
-            self.run = _run_like(data)
+        # Only the text may differ: the head holds the id, and another id is another generation.
+        self._template(data, any_numbers=False)
         return True
 
     def learn(self, data: str, event: object) -> None:
@@ -430,19 +440,22 @@ class _InertEvents:
             cut = data.find('"choices"') if data.startswith(_CHUNK_START) else -1
             self._chunk_head = data[:cut] if cut > 0 else None
 
+    def _template(self, event: str, any_numbers: bool) -> None:
+        if self._templates_left > 0:  # reached only when the current run did not match this event
+            self._templates_left -= 1
+            self.run = _run_like(event, any_numbers) or self.run
 
-def _run_like(chunk: str) -> re.Pattern[str] | None:
-    """Consecutive SSE events identical to the inert `chunk` except for its delta text."""
-    start = chunk.find(_CONTENT)
-    if start < 0:
+
+def _run_like(event: str, any_numbers: bool) -> re.Pattern[str] | None:
+    """Consecutive SSE events (each with or without an `event:` line) like the inert `event`."""
+    text = _TEXT_VALUE.search(event)
+    closing = _STRING_TAIL.match(event, text.end()) if text else None
+    if text is None or closing is None:
         return None
-    opened = start + len(_CONTENT)
-    text = _STRING_TAIL.match(chunk, opened)
-    if text is None:
-        return None
-    closed = text.end()  # just past the closing quote
-    before, after = re.escape(chunk[:opened]), re.escape(chunk[closed - 1 :])
-    return re.compile(f"(?:data: ?{before}{_STRING_BODY}{after}\n\n)+")
+    before, after = re.escape(event[: text.end()]), re.escape(event[closing.end() - 1 :])
+    if any_numbers:
+        before, after = _DIGITS.sub("[0-9]+", before), _DIGITS.sub("[0-9]+", after)
+    return re.compile(f"(?:(?:event:[^\n]*\n)?data: ?{before}{_STRING_BODY}{after}\n\n)+")
 
 
 def _read_event(data: str, sink: _Collector, text_depth: int, inert: _InertEvents) -> None:
