@@ -499,34 +499,27 @@ READ = ["--method", "resources/read", "--uri", RESOURCE_TEMPLATE.replace("{id}",
 PROMPTS = ["--method", "prompts/list"]
 
 
+def transport_checks(
+    results: Results, insp: Inspector, name: str, target: list[str], sandbox: Sandbox
+) -> None:
+    """What every transport must show a client we did not write: tools, calls, resource, prompt."""
+    run_check(results, f"{name} tools/list", check_tools_list, insp.run(target, LIST))
+    run_check(results, f"{name} extract_generation_id", check_extract, insp.run(target, EXTRACT))
+    run_check(results, f"{name} get_generation", check_get, insp.run(target, GET_OK))
+    missing = insp.run(target, GET_MISSING)
+    run_check(results, f"{name} get_generation unknown id", check_missing, missing, sandbox.api_key)
+    run_check(results, f"{name} get_generations", check_batch, insp.run(target, BATCH))
+    run_check(results, f"{name} resources/templates/list", check_templates, insp.run(target, TEMPLATES))
+    run_check(results, f"{name} resources/read", check_resource, insp.run(target, READ))
+    run_check(results, f"{name} prompts/list", check_prompts, insp.run(target, PROMPTS))
+    modern = insp.run(target, [*LIST, "--protocol-era", "modern"])
+    run_check(results, f"{name} tools/list modern era", check_tools_list, modern)
+
+
 def stdio_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: Sandbox) -> None:
-    target = [
-        server_cmd,
-        "-e",
-        f"KUSHROUTER_BASE_URL={sandbox.base_url}",
-        "-e",
-        f"KUSHROUTER_API_KEY={sandbox.api_key}",
-    ]
-    run_check(results, "stdio tools/list", check_tools_list, insp.run(target, LIST))
-    run_check(results, "stdio extract_generation_id", check_extract, insp.run(target, EXTRACT))
-    run_check(results, "stdio get_generation", check_get, insp.run(target, GET_OK))
-    run_check(
-        results,
-        "stdio get_generation unknown id",
-        check_missing,
-        insp.run(target, GET_MISSING),
-        sandbox.api_key,
-    )
-    run_check(results, "stdio get_generations", check_batch, insp.run(target, BATCH))
-    run_check(results, "stdio resources/templates/list", check_templates, insp.run(target, TEMPLATES))
-    run_check(results, "stdio resources/read", check_resource, insp.run(target, READ))
-    run_check(results, "stdio prompts/list", check_prompts, insp.run(target, PROMPTS))
-    run_check(
-        results,
-        "stdio tools/list modern era",
-        check_tools_list,
-        insp.run(target, [*LIST, "--protocol-era", "modern"]),
-    )
+    environment = [f"KUSHROUTER_BASE_URL={sandbox.base_url}", f"KUSHROUTER_API_KEY={sandbox.api_key}"]
+    target = [server_cmd, *(part for variable in environment for part in ("-e", variable))]
+    transport_checks(results, insp, "stdio", target, sandbox)
 
 
 @contextmanager
@@ -569,25 +562,8 @@ def http_server(
 
 def http_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: Sandbox, log_dir: Path) -> None:
     with http_server(results, "http", server_cmd, _upstream(sandbox), log_dir) as target:
-        if target is None:
-            return
-        run_check(results, "http tools/list", check_tools_list, insp.run(target, LIST))
-        run_check(results, "http extract_generation_id", check_extract, insp.run(target, EXTRACT))
-        run_check(results, "http get_generation", check_get, insp.run(target, GET_OK))
-        run_check(
-            results,
-            "http get_generation unknown id",
-            check_missing,
-            insp.run(target, GET_MISSING),
-            sandbox.api_key,
-        )
-        run_check(results, "http get_generations", check_batch, insp.run(target, BATCH))
-        run_check(
-            results,
-            "http tools/list modern era",
-            check_tools_list,
-            insp.run(target, [*LIST, "--protocol-era", "modern"]),
-        )
+        if target is not None:
+            transport_checks(results, insp, "http", target, sandbox)
 
 
 def http_auth_checks(
