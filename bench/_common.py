@@ -1,4 +1,5 @@
-"""What every bench shares: the two servers, a raw stdio JSON-RPC client, medians, the verdict line.
+"""What every bench shares: the two servers, a raw stdio JSON-RPC client, medians, the verdict line,
+the sandbox and HTTP servers as processes, and /proc readings.
 
 The client is deliberately not the SDK's: a line written, a line read, so the clock sees the
 server and the pipe and nothing of a client's own validation. Both servers get the same
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,25 +31,68 @@ BENCH = Path(__file__).resolve().parent
 PROTOCOL_VERSION = "2025-11-25"  # the handshake era every IDE speaks today
 
 MIB = 1024 * 1024
-CHUNK = (
-    '{"id":"chatcmpl-bench-1","object":"chat.completion.chunk","created":1731753062,'
-    '"model":"gpt-5-mini","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}'
-)
-USAGE = (
-    'data: {"id":"chatcmpl-bench-1","object":"chat.completion.chunk","choices":[],'
-    '"usage":{"prompt_tokens":12,"completion_tokens":34,"total_tokens":46}}\n\ndata: [DONE]\n\n'
-)
+# Delta texts, escapes and non-ASCII included; a delta's text ends with a space.
+WORDS = ["lorem", "ipsum", "dolor", "sit", "amet,", r"\"adipiscing\"", "elit", "—", "sed", "do", "eiusmod"]
+# Per family: the events before the deltas, one delta (%(n)d its number, %(w)s its text), the events
+# after; each capture reports total_tokens 46 and looks like what the API streams.
+FAMILIES: dict[str, tuple[str, str, str]] = {
+    "openai.chat.completions": (
+        'data: {"id":"chatcmpl-bench-1","object":"chat.completion.chunk","created":1731753062,'
+        '"model":"gpt-5-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},'
+        '"finish_reason":null}]}\n\n',
+        'data: {"id":"chatcmpl-bench-1","object":"chat.completion.chunk","created":1731753062,'
+        '"model":"gpt-5-mini","choices":[{"index":0,"delta":{"content":"%(w)s "},"finish_reason":null}]}\n\n',
+        'data: {"id":"chatcmpl-bench-1","object":"chat.completion.chunk","created":1731753062,'
+        '"model":"gpt-5-mini","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":34,'
+        '"total_tokens":46}}\n\ndata: [DONE]\n\n',
+    ),
+    "anthropic.messages": (
+        'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_bench1","type":"message",'
+        '"role":"assistant","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":12,'
+        '"output_tokens":1}}}\n\n',
+        'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        '"delta":{"type":"text_delta","text":"%(w)s "}}\n\n',
+        'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+        '"usage":{"output_tokens":34}}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n',
+    ),
+    "openai.responses": (
+        'event: response.created\ndata: {"type":"response.created","sequence_number":0,'
+        '"response":{"id":"resp_bench1","object":"response","status":"in_progress","model":"gpt-5"}}\n\n',
+        'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+        '"sequence_number":%(n)d,"item_id":"msg_bench2","output_index":0,"content_index":0,'
+        '"delta":"%(w)s ","logprobs":[]}\n\n',
+        'event: response.completed\ndata: {"type":"response.completed","sequence_number":999999,'
+        '"response":{"id":"resp_bench1","object":"response","status":"completed","model":"gpt-5",'
+        '"usage":{"input_tokens":12,"output_tokens":34,"total_tokens":46}}}\n\n',
+    ),
+}
 
 
-def stream_of(size: int) -> str:
-    """A Chat Completions SSE capture of about `size` characters, usage in its last event."""
-    event = f"data: {CHUNK % 'lorem ipsum dolor sit amet '}\n\n"
-    return event * (size // len(event)) + USAGE
+def stream_of(size: int, family: str = "openai.chat.completions") -> str:
+    """A captured SSE stream of about `size` characters: varied delta text, usage at the end."""
+    head, delta, tail = FAMILIES[family]
+    events = [head]
+    total = len(head) + len(tail)
+    number = 1
+    while total < size:
+        events.append(delta % {"n": number, "w": WORDS[number % len(WORDS)]})
+        total += len(events[-1])
+        number += 1
+    return "".join(events) + tail
 
 
 OURS = [sys.executable, "-m", "kushrouter_mcp"]
 UNCACHED = {"KUSHROUTER_MCP_CACHE_SIZE": "0"}  # every lookup reaches upstream, as the floor's do
 FLOOR = [sys.executable, str(BENCH / "floor_server.py")]
+
+
+def initialize_params(client_name: str) -> dict[str, Any]:
+    """The `initialize` request's params, as every bench client sends them."""
+    return {
+        "protocolVersion": PROTOCOL_VERSION,
+        "capabilities": {},
+        "clientInfo": {"name": client_name, "version": "1"},
+    }
 
 
 def server_env(base_url: str = "http://127.0.0.1:9", api_key: str = "") -> dict[str, str]:
@@ -102,14 +148,7 @@ class StdioServer:
         return arrived - started, result
 
     def initialize(self) -> dict[str, Any]:
-        result = self.request(
-            "initialize",
-            {
-                "protocolVersion": PROTOCOL_VERSION,
-                "capabilities": {},
-                "clientInfo": {"name": "kushrouter-bench", "version": "1"},
-            },
-        )
+        result = self.request("initialize", initialize_params("kushrouter-bench"))
         assert self.process.stdin is not None
         self.process.stdin.write(self._encode({"jsonrpc": "2.0", "method": "notifications/initialized"}))
         self.process.stdin.flush()
@@ -127,10 +166,7 @@ class StdioServer:
 
     def peak_rss_kib(self) -> int:
         """The process's peak resident set (VmHWM) so far, in KiB (Linux /proc)."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-        raise RuntimeError("no VmHWM in /proc/<pid>/status (Linux only)")
+        return proc_status_kib(self.process.pid, "VmHWM")
 
     def close(self) -> None:
         """End of input is how a stdio client says goodbye; kill only a server that ignores it."""
@@ -175,16 +211,38 @@ def describe(name: str, samples: Sequence[float], unit: str, scale: float = 1.0,
 def verdict(label: str, ours: float, floor: float, unit: str, goal: float, digits: int = 1) -> str:
     """The last line of every bench, parsed by run_all: figures, ratio to the floor, goal."""
     ratio = ours / floor
-    outcome = "met" if ratio <= goal else f"missed by {(ratio / goal - 1) * 100:.0f}%"
+    miss = (ratio / goal - 1) * 100
+    outcome = "met" if ratio <= goal else f"missed by {miss:.1f}%" if miss < 1 else f"missed by {miss:.0f}%"
     return (
         f"{label}: ours {ours:.{digits}f} {unit}, floor {floor:.{digits}f} {unit} -> ratio {ratio:.2f}x "
         f"(goal <= {goal:.2f}x, {outcome})"
     )
 
 
+def proc_status_kib(pid: int, field: str) -> int:
+    """A figure in KiB from /proc/<pid>/status (Linux): VmRSS is resident now, VmHWM its peak."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/{pid}/status (Linux only)")
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then the exit awaited; kill only a process that ignores it."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def sandbox_process(latency_ms: float = 0.0) -> Iterator[str]:
-    """`kushrouter-mcp sandbox` on a free loopback port, in its own process (no GIL shared with us)."""
+    """`kushrouter-mcp sandbox` on a free loopback port, in its own process (no GIL shared with us).
+
+    Yields its base URL; it accepts ALICE_KEY (and the other sandbox keys).
+    """
     process = subprocess.Popen(
         [sys.executable, "-m", "kushrouter_mcp", "sandbox", "--port", "0", "--latency-ms", str(latency_ms)],
         stdout=subprocess.PIPE,
@@ -197,8 +255,46 @@ def sandbox_process(latency_ms: float = 0.0) -> Iterator[str]:
             raise RuntimeError(f"the sandbox did not start: {first!r}")
         yield first.partition("=")[2]
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def http_process(
+    argv: Sequence[str], port: int, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, yielded once something listens on `port` on loopback; stopped after.
+
+    Its stderr (start-up banners) is kept out of the bench's output, and shown if it fails to start.
+    """
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(argv, env=env, cwd=BENCH.parent, stderr=stderr)
+        try:
+            deadline = time.monotonic() + 30
+            while not _listening(port):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    stderr.seek(0)
+                    tail = stderr.read()[-2000:].decode(errors="replace")
+                    raise RuntimeError(f"{' '.join(argv)} did not listen on port {port}:\n{tail}")
+                time.sleep(0.05)
+            yield process
+        finally:
+            stop(process)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 def publish(base_url: str, ids: list[str]) -> None:
@@ -212,11 +308,6 @@ def stdio_server(base_url: str, *args: str, **env: str) -> Client:
     params = StdioServerParameters(
         command=sys.executable,
         args=list(args) or ["-m", "kushrouter_mcp"],
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "KUSHROUTER_BASE_URL": base_url,
-            "KUSHROUTER_API_KEY": ALICE_KEY,
-            **env,
-        },
+        env={**server_env(base_url, ALICE_KEY), **env},
     )
     return Client(stdio_client(params))

@@ -15,7 +15,7 @@ import time
 import anyio
 import httpx
 
-from _common import publish, sandbox_process, stdio_server
+from _common import UNCACHED, publish, sandbox_process, stdio_server
 from kushrouter_mcp.sandbox import ALICE_KEY
 
 IDS = [f"chatcmpl-bench-{n:03d}" for n in range(200)]
@@ -44,9 +44,7 @@ async def main() -> None:
     with sandbox_process(LATENCY_MS) as base_url:
         publish(base_url, IDS)
         headers = {"Authorization": f"Bearer {ALICE_KEY}"}
-        server = stdio_server(
-            base_url, KUSHROUTER_MCP_CACHE_SIZE="0", KUSHROUTER_MCP_BATCH_CONCURRENCY=str(CONCURRENCY)
-        )
+        server = stdio_server(base_url, **UNCACHED, KUSHROUTER_MCP_BATCH_CONCURRENCY=str(CONCURRENCY))
         async with httpx.AsyncClient(base_url=base_url, headers=headers) as http, server as client:
             ours: list[float] = []
             floor: list[float] = []

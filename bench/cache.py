@@ -18,7 +18,7 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent
 
-from _common import sandbox_process, stdio_server
+from _common import UNCACHED, sandbox_process, stdio_server
 from kushrouter_mcp.models import Generation
 from kushrouter_mcp.sandbox import CHAT_ID, SEED_RECORDS
 from kushrouter_mcp.tools import summarize_record
@@ -52,7 +52,7 @@ async def main() -> None:
     samples: dict[str, list[float]] = {"uncached": [], "cached": [], "floor": []}
     with sandbox_process() as base_url:
         servers = {
-            "uncached": stdio_server(base_url, KUSHROUTER_MCP_CACHE_SIZE="0"),
+            "uncached": stdio_server(base_url, **UNCACHED),
             "cached": stdio_server(base_url),
             "floor": stdio_server(base_url, __file__, "--floor-server"),
         }

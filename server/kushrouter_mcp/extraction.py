@@ -400,6 +400,7 @@ _STRING_TAIL = re.compile(_STRING_BODY + '"')
 _DIGITS = re.compile(r"[0-9]+")
 # Each template costs a regex compile; a stream whose events never repeat stops paying after these.
 _MAX_TEMPLATES = 32
+_RUN_CAP = 256
 
 
 class _InertEvents:
@@ -455,7 +456,9 @@ def _run_like(event: str, any_numbers: bool) -> re.Pattern[str] | None:
     before, after = re.escape(event[: text.end()]), re.escape(event[closing.end() - 1 :])
     if any_numbers:
         before, after = _DIGITS.sub("[0-9]+", before), _DIGITS.sub("[0-9]+", after)
-    return re.compile(f"(?:(?:event:[^\n]*\n)?data: ?{before}{_STRING_BODY}{after}\n\n)+")
+    # At most _RUN_CAP events per match: sre keeps state for every repeat, and one match over
+    # tens of thousands of events grows faster than linearly.
+    return re.compile(f"(?:(?:event:[^\n]*\n)?data: ?{before}{_STRING_BODY}{after}\n\n){{1,{_RUN_CAP}}}")
 
 
 def _read_event(data: str, sink: _Collector, text_depth: int, inert: _InertEvents) -> None:
