@@ -104,14 +104,45 @@ def _capture(rng: random.Random) -> str:
         }[extra]()
         at = rng.randint(0, len(events))
         events[at:at] = more
+    return _sse(rng, events) if rng.random() < 0.5 else _ndjson(rng, events)
+
+
+def _json(rng: random.Random, event: dict[str, Any]) -> str:
+    separators = (",", ":") if rng.random() < 0.7 else (", ", ": ")
+    return json.dumps(event, separators=separators, ensure_ascii=rng.random() < 0.5)
+
+
+def _truncated(rng: random.Random, text: str) -> str:
+    return text[: rng.randint(len(text) // 2, len(text))] if rng.random() < 0.2 else text
+
+
+def _sse(rng: random.Random, events: list[dict[str, Any]]) -> str:
     lines = []
     named = rng.random() < 0.5  # Anthropic and Responses streams carry `event:` lines
     for event in events:
-        body = json.dumps(event, separators=(",", ":"), ensure_ascii=rng.random() < 0.5)
         name = f"event: {event.get('type', 'chunk')}\n" if named else ""
-        lines.append(f"{name}data: {body}\n" + ("\n" if rng.random() < 0.95 else ""))
-    text = "".join(lines) + "data: [DONE]\n\n"
-    return text[: rng.randint(len(text) // 2, len(text))] if rng.random() < 0.2 else text
+        lines.append(f"{name}data: {_json(rng, event)}\n" + ("\n" if rng.random() < 0.95 else ""))
+    return _truncated(rng, "".join(lines) + "data: [DONE]\n\n")
+
+
+def _ndjson(rng: random.Random, events: list[dict[str, Any]]) -> str:
+    """One event a line, with now and then a pretty-printed one, prose, or a line holding two."""
+    newline = "\r\n" if rng.random() < 0.2 else "\n"
+    lines = []
+    for event in events:
+        roll = rng.random()
+        if roll < 0.03:
+            lines.append(json.dumps(event, indent=2))  # spans lines: a line of it is no document
+        elif roll < 0.05:
+            lines.append(f"log: {_json(rng, event)}")
+        elif roll < 0.07:
+            lines.append(_json(rng, event) + " " + _json(rng, event))
+        else:
+            lines.append(_json(rng, event))
+    text = newline.join(lines)
+    if rng.random() < 0.3:
+        text = f"Here is the capture:\n```json\n{text}\n```\nThat is all."
+    return _truncated(rng, text)
 
 
 def _everything_parsed(text: str) -> dict[str, Any] | None:

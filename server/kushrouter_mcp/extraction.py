@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -350,7 +349,8 @@ def _read_text(text: str, sink: _Collector, text_depth: int) -> None:
         else:
             _walk(document, sink, text_depth)
             return
-    if _SSE_FIELD_LINE.search(stripped):
+    # The substring tests first: the anchored pattern scans slowly, and most text has neither.
+    if ("data:" in stripped or "event:" in stripped) and _SSE_FIELD_LINE.search(stripped):
         _read_sse(stripped, sink, text_depth)
     else:
         _scan_documents(stripped, sink, text_depth)
@@ -390,10 +390,10 @@ _SIGNIFICANT = re.compile(
     r'"(?:usage"(?![ \t]*:[ \t]*null)|(?:id|model|object|endpoint|status|response|message|'
     r"stop_reason|error|" + "|".join(sorted(_BODY_KEYS)) + r')")|finish_reason"[ \t]*:[ \t]*"'
 )
-_CHUNK_START = '{"id":"'
+_CHUNK_START = re.compile(r'\{[ \t]*"id"[ \t]*:[ \t]*"')  # a chat chunk, compact or spaced
 # Where an event's generated text starts: a chat delta's content, an Anthropic text_delta's
 # text, a Responses output_text.delta's delta.
-_TEXT_VALUE = re.compile(r'"(?:content|text|delta)":"')
+_TEXT_VALUE = re.compile(r'"(?:content|text|delta)"[ \t]*:[ \t]*"')
 # The inside of a JSON string on one line: no bare quote, backslash or newline.
 _STRING_BODY = r'[^"\\\n]*(?:\\[^\n][^"\\\n]*)*'
 _STRING_TAIL = re.compile(_STRING_BODY + '"')
@@ -401,6 +401,11 @@ _DIGITS = re.compile(r"[0-9]+")
 # Each template costs a regex compile; a stream whose events never repeat stops paying after these.
 _MAX_TEMPLATES = 32
 _RUN_CAP = 256
+_MAX_CONSIDERED = 1024
+# How events are framed around their JSON: a server-sent event (an optional `event:` line, a
+# `data:` line, a blank line) or a line of NDJSON.
+SSE_FRAMING = ("(?:event:[^\n]*\n)?data: ?", "\n\n")
+LINE_FRAMING = ("", "(?:\r?\n|\\Z)")
 
 
 class _InertEvents:
@@ -416,7 +421,8 @@ class _InertEvents:
     before. (A key spelled with \\u escapes would slip past; no JSON encoder writes ASCII keys so.)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, framing: tuple[str, str] = SSE_FRAMING) -> None:
+        self._framing = framing
         self._chunk_head: str | None = None
         self._templates_left = _MAX_TEMPLATES
         self.run: re.Pattern[str] | None = None
@@ -424,7 +430,7 @@ class _InertEvents:
     def skips(self, data: str) -> bool:
         if not data.startswith("{"):
             return False
-        if not data.startswith(_CHUNK_START):
+        if not _CHUNK_START.match(data):
             if _SIGNIFICANT.search(data) is not None:
                 return False
             self._template(data, any_numbers=True)
@@ -438,17 +444,17 @@ class _InertEvents:
 
     def learn(self, data: str, event: object) -> None:
         if isinstance(event, dict) and event.get("object") == "chat.completion.chunk":
-            cut = data.find('"choices"') if data.startswith(_CHUNK_START) else -1
+            cut = data.find('"choices"') if _CHUNK_START.match(data) else -1
             self._chunk_head = data[:cut] if cut > 0 else None
 
     def _template(self, event: str, any_numbers: bool) -> None:
         if self._templates_left > 0:  # reached only when the current run did not match this event
             self._templates_left -= 1
-            self.run = _run_like(event, any_numbers) or self.run
+            self.run = _run_like(event, any_numbers, self._framing) or self.run
 
 
-def _run_like(event: str, any_numbers: bool) -> re.Pattern[str] | None:
-    """Consecutive SSE events (each with or without an `event:` line) like the inert `event`."""
+def _run_like(event: str, any_numbers: bool, framing: tuple[str, str]) -> re.Pattern[str] | None:
+    """Consecutive events, framed as given, like the inert `event`."""
     text = _TEXT_VALUE.search(event)
     closing = _STRING_TAIL.match(event, text.end()) if text else None
     if text is None or closing is None:
@@ -458,7 +464,8 @@ def _run_like(event: str, any_numbers: bool) -> re.Pattern[str] | None:
         before, after = _DIGITS.sub("[0-9]+", before), _DIGITS.sub("[0-9]+", after)
     # At most _RUN_CAP events per match: sre keeps state for every repeat, and one match over
     # tens of thousands of events grows faster than linearly.
-    return re.compile(f"(?:(?:event:[^\n]*\n)?data: ?{before}{_STRING_BODY}{after}\n\n){{1,{_RUN_CAP}}}")
+    opening, closing_frame = framing
+    return re.compile(f"(?:{opening}{before}{_STRING_BODY}{after}{closing_frame}){{1,{_RUN_CAP}}}")
 
 
 def _read_event(data: str, sink: _Collector, text_depth: int, inert: _InertEvents) -> None:
@@ -475,24 +482,34 @@ def _read_event(data: str, sink: _Collector, text_depth: int, inert: _InertEvent
 
 
 def _scan_documents(text: str, sink: _Collector, text_depth: int) -> None:
-    for document in _documents_in(text):
+    """Every JSON object or array in free text (NDJSON, prose, code fences, truncated tails).
+
+    Each stretch of text is parsed once: a document that fails part-way is taken as far as
+    it is well formed, and the scan resumes where it failed. A document that can't change the
+    answer becomes the template of a run of NDJSON lines like it, which are then skipped
+    unparsed (see _InertEvents).
+    """
+    inert = _InertEvents(LINE_FRAMING)
+    considered = 0  # documents looked at as templates: text without runs stops paying after a while
+    position = 0
+    while (start := _DOCUMENT_START.search(text, position)) is not None:
+        begin = start.start()
+        line_start = begin == 0 or text[begin - 1] == "\n"
+        if line_start and inert.run is not None and (run := inert.run.match(text, begin)) is not None:
+            position = run.end()
+            continue
+        document, position, whole = _decode_at(text, begin)
+        if whole and considered < _MAX_CONSIDERED and text.startswith(("\n", "\r\n"), position):
+            # More lines follow: a template of a run (of whole lines) may pay. Walked all the same.
+            considered += 1
+            found = text[begin:position]
+            inert.learn(found, document)
+            inert.skips(found)
         _walk(document, sink, text_depth)
 
 
-def _documents_in(text: str) -> Iterator[object]:
-    """Every JSON object or array in free text (NDJSON, prose, code fences, truncated tails).
-
-    Each stretch of text is parsed once: a document that fails part-way is taken
-    as far as it is well formed, and the scan resumes where it failed.
-    """
-    position = 0
-    while (start := _DOCUMENT_START.search(text, position)) is not None:
-        document, position = _decode_at(text, start.start())
-        yield document
-
-
-def _decode_at(text: str, start: int) -> tuple[object, int]:
-    """The JSON document at `start` and where it ends, through a growing window.
+def _decode_at(text: str, start: int) -> tuple[object, int, bool]:
+    """The JSON document at `start`, where it ends and whether it is whole, through a growing window.
 
     A failed decode costs time in proportion to the text before the failure (the error
     computes a line number), so decoding the whole remaining text at every candidate
@@ -514,9 +531,9 @@ def _decode_at(text: str, start: int) -> tuple[object, int]:
         except RecursionError:
             pass
         else:
-            return document, start + used
+            return document, start + used, True
         document, end = parse_json_prefix(text, start)
-        return document, max(end, start + 1)
+        return document, max(end, start + 1), False
 
 
 def parse_json_prefix(text: str, position: int) -> tuple[object, int]:
