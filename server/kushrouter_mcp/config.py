@@ -77,7 +77,7 @@ def _lookup_settings(env: Mapping[str, str]) -> _LookupSettings:
     }
 
 
-# --- End of batch and cache settings --------------------------------------------------------------
+# --- End of batch and cache settings -----------------------------------------------------------
 
 # name -> (default shown in docs and --help, meaning)
 ENVIRONMENT: dict[str, tuple[str, str]] = {
@@ -229,7 +229,7 @@ def parse_log_level(raw: str, source: str = "KUSHROUTER_MCP_LOG_LEVEL") -> str:
     return level
 
 
-# --- HTTP serving for a team: key mode, access tokens, exposure (issue 4) ---------------------------
+# --- HTTP serving for a team: key mode, access tokens, exposure --------------------------------
 
 ENVIRONMENT.update(
     {
