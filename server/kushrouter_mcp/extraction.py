@@ -141,13 +141,16 @@ def _chat_usage(usage: object) -> dict[str, int]:
     return _mapped_usage(usage, {}, "prompt_tokens_details")
 
 
+# Responses and Anthropic Messages name usage the same way; the record uses Chat Completions' names.
+_INPUT_OUTPUT = {"input_tokens": "prompt_tokens", "output_tokens": "completion_tokens"}
+
+
 def _responses_usage(usage: object) -> dict[str, int]:
-    names = {"input_tokens": "prompt_tokens", "output_tokens": "completion_tokens"}
-    return _mapped_usage(usage, names, "input_tokens_details")
+    return _mapped_usage(usage, _INPUT_OUTPUT, "input_tokens_details")
 
 
 def _anthropic_usage(usage: object) -> dict[str, int]:
-    return _mapped_usage(usage, {"input_tokens": "prompt_tokens", "output_tokens": "completion_tokens"}, None)
+    return _mapped_usage(usage, _INPUT_OUTPUT, None)
 
 
 def _usable_id(value: object) -> str | None:
@@ -388,7 +391,7 @@ def _read_sse(text: str, sink: _Collector, text_depth: int) -> None:
 # values), never generated text.
 _SIGNIFICANT = re.compile(
     r'"(?:usage"(?![ \t]*:[ \t]*null)|(?:id|model|object|endpoint|status|response|message|'
-    r"stop_reason|error|" + "|".join(sorted(_BODY_KEYS)) + r')")|finish_reason"[ \t]*:[ \t]*"'
+    r"stop_reason|" + "|".join(sorted(_BODY_KEYS)) + r')")|finish_reason"[ \t]*:[ \t]*"'
 )
 _CHUNK_START = re.compile(r'\{[ \t]*"id"[ \t]*:[ \t]*"')  # a chat chunk, compact or spaced
 # Where an event's generated text starts: a chat delta's content, an Anthropic text_delta's
@@ -404,8 +407,8 @@ _RUN_CAP = 256
 _MAX_CONSIDERED = 1024
 # How events are framed around their JSON: a server-sent event (an optional `event:` line, a
 # `data:` line, a blank line) or a line of NDJSON.
-SSE_FRAMING = ("(?:event:[^\n]*\n)?data: ?", "\n\n")
-LINE_FRAMING = ("", "(?:\r?\n|\\Z)")
+_SSE_FRAMING = ("(?:event:[^\n]*\n)?data: ?", "\n\n")
+_LINE_FRAMING = ("", "(?:\r?\n|\\Z)")
 
 
 class _InertEvents:
@@ -415,42 +418,49 @@ class _InertEvents:
     more than everything else. Skipped: an object event with no significant key at all (an
     Anthropic content_block_delta, a Responses output_text.delta), and a chat chunk whose
     text up to "choices" repeats the last parsed chunk's (same id, object, model) and whose
-    rest holds no significant key. Each skipped event becomes the template of `run`, which
+    rest holds no significant key. Each event it takes becomes the template of `run`, which
     matches a whole series of events like it but for their text (and, for events with no
     significant key at all, their numbers) in one C-level match. Anything else is parsed as
     before. (A key spelled with \\u escapes would slip past; no JSON encoder writes ASCII keys so.)
     """
 
-    def __init__(self, framing: tuple[str, str] = SSE_FRAMING) -> None:
+    def __init__(self, framing: tuple[str, str] = _SSE_FRAMING) -> None:
         self._framing = framing
         self._chunk_head: str | None = None
         self._templates_left = _MAX_TEMPLATES
         self.run: re.Pattern[str] | None = None
 
-    def skips(self, data: str) -> bool:
+    def take(self, data: str) -> bool:
+        """True if the event `data` can't change what was found; it then becomes `run`'s template."""
         if not data.startswith("{"):
             return False
-        if not _CHUNK_START.match(data):
+        head = _chunk_head(data)
+        if head is None:
             if _SIGNIFICANT.search(data) is not None:
                 return False
             self._template(data, any_numbers=True)
             return True
-        cut = data.find('"choices"')
-        if cut <= 0 or data[:cut] != self._chunk_head or _SIGNIFICANT.search(data, cut) is not None:
+        if head != self._chunk_head or _SIGNIFICANT.search(data, len(head)) is not None:
             return False
         # Only the text may differ: the head holds the id, and another id is another generation.
         self._template(data, any_numbers=False)
         return True
 
     def learn(self, data: str, event: object) -> None:
+        """A parsed event: a chat chunk's head is what later chunks are compared with."""
         if isinstance(event, dict) and event.get("object") == "chat.completion.chunk":
-            cut = data.find('"choices"') if _CHUNK_START.match(data) else -1
-            self._chunk_head = data[:cut] if cut > 0 else None
+            self._chunk_head = _chunk_head(data)
 
     def _template(self, event: str, any_numbers: bool) -> None:
         if self._templates_left > 0:  # reached only when the current run did not match this event
             self._templates_left -= 1
             self.run = _run_like(event, any_numbers, self._framing) or self.run
+
+
+def _chunk_head(data: str) -> str | None:
+    """A chat chunk's text up to "choices" (its id, object, created, model), or None."""
+    cut = data.find('"choices"') if _CHUNK_START.match(data) else -1
+    return data[:cut] if cut > 0 else None
 
 
 def _run_like(event: str, any_numbers: bool, framing: tuple[str, str]) -> re.Pattern[str] | None:
@@ -469,7 +479,7 @@ def _run_like(event: str, any_numbers: bool, framing: tuple[str, str]) -> re.Pat
 
 
 def _read_event(data: str, sink: _Collector, text_depth: int, inert: _InertEvents) -> None:
-    if inert.skips(data):
+    if inert.take(data):
         return
     try:
         event = json.loads(data)
@@ -489,7 +499,7 @@ def _scan_documents(text: str, sink: _Collector, text_depth: int) -> None:
     answer becomes the template of a run of NDJSON lines like it, which are then skipped
     unparsed (see _InertEvents).
     """
-    inert = _InertEvents(LINE_FRAMING)
+    inert = _InertEvents(_LINE_FRAMING)
     considered = 0  # documents looked at as templates: text without runs stops paying after a while
     position = 0
     while (start := _DOCUMENT_START.search(text, position)) is not None:
@@ -500,11 +510,11 @@ def _scan_documents(text: str, sink: _Collector, text_depth: int) -> None:
             continue
         document, position, whole = _decode_at(text, begin)
         if whole and considered < _MAX_CONSIDERED and text.startswith(("\n", "\r\n"), position):
-            # More lines follow: a template of a run (of whole lines) may pay. Walked all the same.
+            # More lines follow, so a run of lines like this one may pay. It is walked all the same.
             considered += 1
             found = text[begin:position]
             inert.learn(found, document)
-            inert.skips(found)
+            inert.take(found)
         _walk(document, sink, text_depth)
 
 
