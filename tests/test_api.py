@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import anyio
+import anyio.abc
 import httpx
 import pytest
 
@@ -62,7 +66,7 @@ async def make_api(sandbox: RunningSandbox) -> AsyncIterator[ApiFactory]:
 
 async def lookup(api: GenerationsApi, generation_id: str) -> dict[str, object]:
     """A lookup with the key the api's settings hold, as a stdio server makes it."""
-    return await api.get_generation(generation_id, api.settings.api_key)
+    return (await api.lookup(generation_id, api.settings.api_key)).record
 
 
 def api_with_sleep(
@@ -344,3 +348,86 @@ async def test_without_a_client_it_makes_one_on_first_use_and_closes_it(sandbox:
     assert (await lookup(api, ANTHROPIC_ID))["id"] == ANTHROPIC_ID
     await api.aclose()
     assert len(sandbox.state.requests) == 2
+
+
+async def test_a_key_cut_short_in_an_error_text_is_still_redacted(
+    make_api: ApiFactory, sandbox: RunningSandbox
+) -> None:
+    # The quoted error text is cut at 200 characters; here the cut falls inside the echoed key.
+    said = "x" * 180 + f" {ALICE_KEY}"
+    sandbox.state.add_fault(400, body=f'{{"error": "{said}"}}'.encode())
+    with pytest.raises(LookupFailed) as caught:
+        await lookup(make_api(), CHAT_ID)
+    assert "[redacted]" in caught.value.message
+    assert ALICE_KEY[:12] not in caught.value.message, "not even the head of the key"
+
+
+async def test_a_key_in_a_200_record_never_reaches_the_record(
+    make_api: ApiFactory, sandbox: RunningSandbox
+) -> None:
+    body = f'{{"success": true, "generation": {{"id": "{CHAT_ID}", "note": "sent with {ALICE_KEY}"}}}}'
+    sandbox.state.add_fault(200, body=body.encode())
+    record = await lookup(make_api(), CHAT_ID)
+    assert record["note"] == "sent with [redacted]"
+
+
+@asynccontextmanager
+async def raw_upstream(answer: bytes) -> AsyncIterator[str]:
+    """A loopback HTTP server that gives every request `answer` byte for byte: what the sandbox can't."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += await stream.receive()
+            await stream.send(answer)
+
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, serve)
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 (anyio, not Django)
+        yield f"http://127.0.0.1:{port}"
+        group.cancel_scope.cancel()
+
+
+async def test_a_body_that_cannot_be_decoded_is_a_bad_response(make_api: ApiFactory) -> None:
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\nConnection: close\r\n\r\n"
+        b"not gzip!"
+    )
+    async with raw_upstream(answer) as base_url:
+        with pytest.raises(LookupFailed) as caught:
+            await lookup(make_api(base_url), CHAT_ID)
+    assert caught.value.kind == "bad_response"
+    assert "could not be decoded" in caught.value.message
+
+
+async def test_a_request_id_echoing_the_key_reaches_no_log_line(
+    make_api: ApiFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = (
+        f"HTTP/1.1 404 Not Found\r\nx-request-id: {ALICE_KEY}\r\nContent-Length: 0\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    caplog.set_level(logging.DEBUG, logger="kushrouter_mcp")
+    async with raw_upstream(answer) as base_url:
+        with pytest.raises(LookupFailed) as caught:
+            await lookup(make_api(base_url), CHAT_ID)
+    assert caught.value.kind == "not_found"
+    assert "x-request-id" in caplog.text, "the line that would carry it was logged"
+    assert ALICE_KEY not in caplog.text
+    assert ALICE_KEY not in caught.value.message
+
+
+async def test_a_probe_cut_off_by_the_budget_hands_the_turn_on(
+    make_api: ApiFactory, sandbox: RunningSandbox
+) -> None:
+    api = make_api(timeout_seconds=1.0, max_retries=0)
+    sandbox.state.add_fault(429, times=1, retry_after="0")
+    with pytest.raises(LookupFailed):
+        await lookup(api, CHAT_ID)  # the key's window is closed now
+    with pytest.raises(LookupFailed) as caught:
+        await lookup(api, "sandbox-slow-30")  # the probe: cancelled when the budget runs out
+    assert caught.value.kind == "timeout"
+    # Had the cancelled probe kept its turn, this would wait on it until the budget ran out.
+    assert (await lookup(api, CHAT_ID))["id"] == CHAT_ID

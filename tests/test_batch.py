@@ -99,6 +99,8 @@ async def test_a_batch_mixes_found_missing_and_failing_ids(sandbox: RunningSandb
             assert "waited_seconds" not in item
         else:
             assert item["error"]["message"] and "generation" not in item
+            if item["error"]["kind"] == "invalid_id":  # the words get_generation uses too
+                assert item["error"]["message"].startswith("Invalid generation id: The id ")
     assert batch["counts"] == {"ids": 10, "found": 4, "not_found": 2, "failed": 4}
     records = [SEED_RECORDS[gen_id] for gen_id in found]
     assert batch["totals"]["overall"] == summed(records)
@@ -350,7 +352,12 @@ async def test_the_resource_template_returns_the_record_as_json(client: Client) 
 
 
 @pytest.mark.parametrize(
-    ("gen_id", "words"), [("chatcmpl-nowhere-1", "not found"), ("sandbox-status-403", "403")]
+    ("gen_id", "words"),
+    [
+        ("chatcmpl-nowhere-1", "not found"),
+        ("sandbox-status-403", "403"),
+        ("x" * 300, "Invalid generation id: The id is 300 characters long"),
+    ],
 )
 async def test_a_resource_that_cannot_be_read_is_a_clear_mcp_error(
     client: Client, gen_id: str, words: str

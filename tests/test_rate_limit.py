@@ -8,11 +8,11 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from kushrouter_mcp.rate_limit import GateClosed, RateLimitGate, Window
+from kushrouter_mcp.rate_limit import FORGET_AFTER_SECONDS, GateClosed, RateLimitGate, Window
 
 pytestmark = pytest.mark.anyio
 
-ALICE, BOB = b"alice-identity", b"bob-identity"
+ALICE, BOB, CAROL = b"alice-identity", b"bob-identity", b"carol-identity"
 
 
 class FakeTime:
@@ -144,3 +144,23 @@ async def test_a_shorter_429_does_not_shorten_the_window(gate: RateLimitGate, fa
     gate.close(ALICE, 1.0)
     await gate.wait_turn(ALICE, fake.now + 30)
     assert fake.sleeps == [5.0]
+
+
+async def test_a_window_nobody_came_back_for_is_forgotten(gate: RateLimitGate, fake: FakeTime) -> None:
+    gate.close(ALICE, 1.0)  # Alice gave up and never looked anything up again
+    gate.close(BOB, 1.0)
+    probing = await gate.wait_turn(BOB, fake.now + 30)  # Bob's probe hangs on
+    fake.now += 1.0 + FORGET_AFTER_SECONDS + 1
+    gate.close(CAROL, 1.0)  # the next 429, with any key, sweeps
+    assert not gate.is_limited(ALICE), "a lapsed window is not kept forever"
+    assert gate.is_limited(BOB), "a window whose probe is still out is kept"
+    gate.release(BOB, probing, lifted=True)
+    assert not gate.is_limited(BOB)
+
+
+async def test_a_recent_window_is_kept_for_its_probe(gate: RateLimitGate, fake: FakeTime) -> None:
+    gate.close(ALICE, 1.0)
+    fake.now += 1.0 + FORGET_AFTER_SECONDS - 1
+    gate.close(BOB, 1.0)
+    assert gate.is_limited(ALICE)
+    assert isinstance(await gate.wait_turn(ALICE, fake.now + 30), Window), "the first one after it probes"

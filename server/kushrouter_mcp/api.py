@@ -129,10 +129,6 @@ class GenerationsApi:
             self._http = new_http_client(self.settings)
         return self._http
 
-    async def get_generation(self, generation_id: str, key: ApiKey | None) -> dict[str, Any]:
-        """The record as the API returned it (validated) when read with `key`, or LookupFailed."""
-        return (await self.lookup(generation_id, key)).record
-
     async def lookup(self, generation_id: str, key: ApiKey | None, wait_seconds: float = 0.0) -> Lookup:
         """The record read with `key`: from the cache if it holds it, else from the API.
 
@@ -240,6 +236,13 @@ class GenerationsApi:
 
         try:
             response = await self._fetch(generation_id, key)
+        except httpx.DecodingError:  # not a TransportError: a body whose Content-Encoding lies
+            raise LookupFailed(
+                "bad_response",
+                "KushRouter answered with a body that could not be decoded (its Content-Encoding does not "
+                "match the data). A proxy or captive portal may stand in front of KUSHROUTER_BASE_URL; "
+                "check it, and try again later.",
+            ) from None
         except httpx.TooManyRedirects:
             raise LookupFailed(
                 "bad_response",
@@ -260,6 +263,8 @@ class GenerationsApi:
                 retryable=True,
             ) from None
         request_id = response.headers.get("x-request-id")
+        if request_id is not None:  # logged below, before any message is scrubbed
+            request_id = _scrub(request_id, key)
         logger.info("GET generation -> %d (x-request-id %s)", response.status_code, request_id)
         if response.status_code == 200:
             return _record_from(response, request_id)
@@ -287,7 +292,8 @@ class GenerationsApi:
                     )
         finally:
             await response.aclose()
-        return _Answer(response.status_code, response.headers, bytes(body))
+        # Scrubbed before anything reads it: error texts are cut short, which would leave half a key.
+        return _Answer(response.status_code, response.headers, _scrub_bytes(bytes(body), key))
 
 
 @dataclass(frozen=True)
@@ -303,6 +309,11 @@ class _Answer:
 def _scrub(text: str, key: ApiKey) -> str:
     secret = key.reveal()
     return text.replace(secret, "[redacted]") if secret else text
+
+
+def _scrub_bytes(content: bytes, key: ApiKey) -> bytes:
+    secret = key.reveal().encode()
+    return content.replace(secret, b"[redacted]") if secret else content
 
 
 def _with_request_id(message: str, request_id: str | None) -> str:

@@ -32,7 +32,7 @@ def distinct_ids(ids: Sequence[object]) -> list[object]:
     seen: set[object] = set()
     kept = []
     for raw in ids:
-        token = raw if isinstance(raw, str) else ("", json.dumps(raw, default=repr))
+        token = raw if isinstance(raw, str) else ("", _shown(raw))  # a list or dict is not hashable
         if token not in seen:
             seen.add(token)
             kept.append(raw)
@@ -53,11 +53,10 @@ def _error(raw: object, kind: str, message: str, waited: float | None = None) ->
 class _Batch:
     """The state one get_generations call shares between its workers."""
 
-    def __init__(self, api: RecordLookup, key: ApiKey | None, wait_seconds: float, progress: Progress | None):
+    def __init__(self, api: RecordLookup, key: ApiKey | None, wait_seconds: float):
         self.api = api
         self.key = key
         self.wait_seconds = wait_seconds
-        self.progress = progress
         self.rejected_key: LookupFailed | None = None  # a 401: every other id would meet it too
 
     async def one(self, generation_id: str) -> dict[str, Any]:
@@ -95,8 +94,8 @@ async def lookup_many(
         try:
             pending.append((index, check_generation_id(raw)))
         except InvalidGenerationId as error:
-            results[index] = _error(raw, "invalid_id", f"Invalid generation id: {error}")
-    batch = _Batch(api, key, wait_seconds, progress)
+            results[index] = _error(raw, "invalid_id", str(error))
+    batch = _Batch(api, key, wait_seconds)
     done = len(wanted) - len(pending)
     queue = iter(pending)  # shared by the workers: each id is taken exactly once
 

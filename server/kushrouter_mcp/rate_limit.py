@@ -15,6 +15,10 @@ from dataclasses import dataclass
 
 import anyio
 
+# A window nobody came back for is forgotten this long after it ended, so a server that serves
+# many keys (HTTP, per-request keys) doesn't keep one per key that ever met a 429.
+FORGET_AFTER_SECONDS = 60.0
+
 
 class GateClosed(Exception):
     """The key's window can't be waited out within the caller's deadline."""
@@ -59,7 +63,7 @@ class RateLimitGate:
                 return None
             if not window.elapsed:
                 wait = window.until - self._clock()
-                if self._clock() + wait >= deadline:
+                if window.until >= deadline:
                     raise GateClosed(wait)
                 # Trust the sleep rather than re-reading the clock: an injected sleep may not advance it.
                 await self._sleep(max(0.0, wait))
@@ -75,10 +79,12 @@ class RateLimitGate:
 
     def close(self, identity: bytes, seconds: float) -> None:
         """The API answered 429 for this key: hold every request for `seconds` (or longer, if already)."""
-        until = self._clock() + seconds
+        now = self._clock()
+        until = now + seconds
         current = self._windows.get(identity)
         if current is not None and not current.elapsed and current.until >= until:
             return
+        self._forget_lapsed(now)  # here, where windows are added: the map can only grow here
         self._windows[identity] = Window(until)
         if current is not None and current.probe is not None:
             current.probe.set()  # those waiting on the old probe move on to the new window
@@ -91,4 +97,13 @@ class RateLimitGate:
             probe.probe.set()
             probe.probe = None
         if lifted and self._windows.get(identity) is probe:
+            del self._windows[identity]
+
+    def _forget_lapsed(self, now: float) -> None:
+        lapsed = [
+            identity
+            for identity, window in self._windows.items()
+            if window.probe is None and window.until + FORGET_AFTER_SECONDS < now
+        ]
+        for identity in lapsed:
             del self._windows[identity]

@@ -8,13 +8,13 @@ reader: resources answer failures with ResourceError, which the SDK turns into a
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, TextContent
 
 from .api import Lookup, LookupFailed, no_key
-from .batch import MAX_BATCH_IDS, Progress, lookup_many
+from .batch import MAX_BATCH_IDS, Progress, RecordLookup, lookup_many
 from .config import ApiKey
 from .models import USAGE_FIELDS, ExtractedGeneration, ExtractionResult, Generation
 from .validation import InvalidGenerationId, check_generation_id
@@ -58,10 +58,6 @@ with what was billed. A payload holding several requests lists every id in `ids`
 Tool-call ids, output-item ids and ids quoted inside generated text are ignored. Needs no key or network."""
 
 
-class GenerationLookup(Protocol):
-    async def lookup(self, generation_id: str, key: ApiKey | None, wait_seconds: float = 0.0) -> Lookup: ...
-
-
 def error_result(message: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
 
@@ -96,18 +92,13 @@ def check_ids(value: object) -> list[object]:
 
 
 async def get_generation(
-    api: GenerationLookup, raw_id: object, key: ApiKey | None, wait_seconds: object = 0
+    api: RecordLookup, raw_id: object, key: ApiKey | None, wait_seconds: object = 0
 ) -> CallToolResult:
     try:
         generation_id = check_generation_id(raw_id)
-    except InvalidGenerationId as error:
-        return error_result(f"Invalid generation id: {error}")
-    try:
         found = await api.lookup(generation_id, key, check_wait_seconds(wait_seconds))
-    except InvalidArgument as error:
+    except (InvalidGenerationId, InvalidArgument, LookupFailed) as error:  # each str() is its message
         return error_result(str(error))
-    except LookupFailed as failure:
-        return error_result(failure.message)
     return _result(_lookup_note(found) + summarize_record(found.record), found.record)
 
 
@@ -120,7 +111,7 @@ def _lookup_note(found: Lookup) -> str:
 
 
 async def get_generations(
-    api: GenerationLookup,
+    api: RecordLookup,
     raw_ids: object,
     key: ApiKey | None,
     wait_seconds: object,
@@ -138,12 +129,12 @@ async def get_generations(
     return _result(summarize_batch(batch, wait), batch)
 
 
-async def read_generation(api: GenerationLookup, raw_id: str, key: ApiKey | None) -> dict[str, Any]:
+async def read_generation(api: RecordLookup, raw_id: str, key: ApiKey | None) -> dict[str, Any]:
     """The record for the kushrouter://generations/{id} resource; ResourceError says why not."""
     try:
         return (await api.lookup(check_generation_id(raw_id), key)).record
     except InvalidGenerationId as error:
-        raise ResourceNotFoundError(f"Invalid generation id: {error}") from None
+        raise ResourceNotFoundError(str(error)) from None
     except LookupFailed as failure:
         missing = failure.kind == "not_found"
         raise (ResourceNotFoundError if missing else ResourceError)(failure.message) from None
@@ -191,6 +182,9 @@ def _stream_label(value: object) -> str | None:
     return None
 
 
+_RECORD_FIELDS = frozenset(Generation.model_fields)  # made once: summarize_record runs on every lookup
+
+
 def summarize_record(record: dict[str, Any]) -> str:
     details = [
         record.get("endpoint"),
@@ -204,7 +198,7 @@ def summarize_record(record: dict[str, Any]) -> str:
         f"Generation {record['id']}: {', '.join(str(d) for d in details if d)}.",
         f"Billed usage: {summarize_usage(record.get('usage'))}.",
     ]
-    extra = sorted(set(record) - set(Generation.model_fields))
+    extra = sorted(record.keys() - _RECORD_FIELDS)
     if extra:
         lines.append(f"Also in the record: {', '.join(extra)}.")
     return "\n".join(lines)

@@ -28,7 +28,7 @@ GENERATION_ID_SCHEMA: dict[str, Any] = {
 
 
 class InvalidGenerationId(ValueError):
-    """The id cannot be a generation id; the message says why in plain words."""
+    """The id cannot be a generation id; the message says so and why, in plain words."""
 
 
 def _describe(char: str) -> str:
@@ -87,7 +87,7 @@ def check_generation_id(value: object) -> str:
     try:
         return _adapter().validate_python(value, strict=True)
     except ValidationError as error:
-        raise InvalidGenerationId(_plain_message(error, value)) from None
+        raise InvalidGenerationId(f"Invalid generation id: {_plain_message(error, value)}") from None
 
 
 def is_valid_generation_id(value: str) -> bool:
