@@ -69,4 +69,7 @@ def test_team_settings_from_the_environment(tmp_path: Path) -> None:
 def test_bad_team_settings_are_refused(env: dict[str, str], words: str) -> None:
     with pytest.raises(ConfigError, match=words) as refused:
         HttpSettings.from_env(env)
-    assert "too-short" not in str(refused.value)  # a rejected token is not echoed back
+    rejected_token = env.get("KUSHROUTER_MCP_TOKENS")
+    if rejected_token:
+        assert rejected_token not in str(refused.value)  # a rejected token is not echoed back
+        assert "KUSHROUTER_MCP_TOKENS=" not in str(refused.value)

@@ -45,10 +45,10 @@ def test_a_bad_setting_stops_start_up_with_its_name() -> None:
     assert done.returncode == 2 and "KUSHROUTER_BASE_URL" in done.stderr
 
 
-def test_http_refuses_a_non_loopback_address() -> None:
-    done = run_cli("--transport", "http", "--host", "0.0.0.0")
-    assert done.returncode == 2
-    assert "127.0.0.1" in done.stderr
+def test_the_sandbox_refuses_a_non_loopback_address() -> None:
+    done = run_cli("sandbox", "--host", "0.0.0.0", "--port", "0")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "sandbox:" in done.stderr and "loopback" in done.stderr
 
 
 def test_demo_runs_offline_and_prints_the_usage_table() -> None:

@@ -83,3 +83,12 @@ def test_log_lines_and_tracebacks_are_scrubbed(capsys: pytest.CaptureFixture[str
     assert "header was Bearer [redacted]" in err
     assert "RuntimeError: echoed [redacted]" in err
     assert LEAK_CANARY not in err
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_bad_log_call_is_logged_scrubbed_not_raised(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", [LEAK_CANARY])
+    logging.getLogger("kushrouter_mcp.test").info("key %s and %s", LEAK_CANARY)  # one argument short
+    err = capsys.readouterr().err
+    assert "key %s and %s" in err and "[redacted]" in err
+    assert LEAK_CANARY not in err

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,10 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from conftest import server_env
+from http_helpers import MODERN, StartHttp
 from kushrouter_mcp.sandbox import ANTHROPIC_ID, CHAT_ID, SAMPLE_PAYLOADS, SEED_RECORDS, RunningSandbox
 
 pytestmark = pytest.mark.anyio
-
-StartHttp = Callable[..., tuple[str, Path]]
-MODERN = "2026-07-28"
 
 
 async def exercise(client: Client) -> None:

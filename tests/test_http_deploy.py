@@ -55,6 +55,9 @@ def test_which_exposures_are_allowed() -> None:
     [
         (("--workers", "2"), {}, "--stateless"),
         (("--workers", "0", "--stateless"), {}, "--workers"),
+        (("--graceful-timeout", "-1"), {}, "--graceful-timeout"),
+        (("--log-level", "loud"), {}, "--log-level"),
+        (("--max-body-bytes", "10"), {}, "--max-body-bytes"),
         ((), {"KUSHROUTER_MCP_TOKENS": "short"}, "at least 16"),
         ((), {"KUSHROUTER_MCP_TOKENS_FILE": "/nonexistent/tokens"}, "KUSHROUTER_MCP_TOKENS_FILE"),
         ((), {"KUSHROUTER_MCP_KEY_MODE": "everyone"}, "KUSHROUTER_MCP_KEY_MODE"),
@@ -111,7 +114,7 @@ async def test_allowed_hosts_and_origins_extend_the_defaults(
 
 
 @pytest.fixture
-def server_process(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[bytes], int, Path]]]:
+def server_process(tmp_path: Path) -> Iterator[StartProcess]:
     """Start a server process to signal; yields (process, port, log file)."""
     started: list[subprocess.Popen[bytes]] = []
 
@@ -135,8 +138,10 @@ async def wait_exit(process: subprocess.Popen[bytes], signum: int = signal.SIGTE
 async def test_workers_serve_stateless_calls_and_stop_cleanly(
     sandbox: RunningSandbox, server_process: StartProcess
 ) -> None:
+    # Every call goes upstream; each worker logs at DEBUG, callers' keys kept out of it.
+    env = server_env(sandbox.base_url, api_key=None, KUSHROUTER_MCP_CACHE_SIZE="0")
     process, port, log = server_process(
-        server_env(sandbox.base_url, api_key=None, KUSHROUTER_MCP_CACHE_SIZE="0"),  # every call upstream
+        {**env, "KUSHROUTER_MCP_LOG_LEVEL": "DEBUG"},
         "--key-mode", "per-request", "--stateless", "--workers", "2",
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/mcp"
@@ -149,6 +154,10 @@ async def test_workers_serve_stateless_calls_and_stop_cleanly(
     owners = sorted(r.key_owner for r in sandbox.state.requests)
     assert owners == ["alice"] * 4 + ["bob"] * 4
     assert await wait_exit(process) == 0, log.read_text()
+    logs = log.read_text()
+    # In our format (the SDK's own handler would print bare messages, unscrubbed).
+    assert "INFO kushrouter_mcp.api: GET generation" in logs, "the workers must log through our handler"
+    assert ALICE_KEY not in logs and BOB_KEY not in logs
 
 
 @pytest.mark.parametrize(("stateless", "mode"), [(False, "legacy"), (True, MODERN)])

@@ -11,16 +11,15 @@ WWW-Authenticate before any tool runs, and a session stays bound to the principa
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
-import secrets
 from collections.abc import Sequence
 
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 
 from .config import PER_REQUEST, ApiKey
+from .identity import KeyIdentities
 
 # What a KushRouter key looks like (kr_live_…, the sandbox's kr_sandbox_…); anything else is
 # refused in per-request mode before it could be sent upstream.
@@ -29,46 +28,35 @@ _KUSHROUTER_KEY = re.compile(r"kr_[A-Za-z0-9_\-]{4,250}")
 _CALLER_KEY_PRINCIPAL = "key"
 
 
-class _Principals:
-    """Names a credential by a keyed hash: stable within this process, meaningless outside it.
-
-    The hash key is random per process, so a principal in a log or a session table can't be
-    checked against a guessed token. Sessions live in one process, so that is all they need.
-    """
-
-    def __init__(self) -> None:
-        self._key = secrets.token_bytes(32)
-
-    def digest(self, secret: str) -> bytes:
-        return hmac.new(self._key, secret.encode(), hashlib.sha256).digest()
-
-    def name(self, prefix: str, secret: str) -> str:
-        return f"{prefix}-{self.digest(secret).hex()[:24]}"
+def _principal(prefix: str, identity: bytes) -> str:
+    """A credential's name in sessions and logs: its keyed hash, meaningless outside this process
+    (the hash key is random per process), so it can't be checked against a guessed token."""
+    return f"{prefix}-{identity.hex()}"
 
 
 class StaticTokenVerifier(TokenVerifier):
     """server-key mode: the bearer must equal one of the configured access tokens.
 
     Every configured token is compared, each in constant time over fixed-length digests, so
-    neither timing nor the result tells which token matched or how long the tokens are.
+    neither timing nor the result tells which token matched or how long the tokens are. Only
+    the digests are kept.
     """
 
     def __init__(self, tokens: Sequence[str]) -> None:
         if not tokens:
             raise ValueError("server-key mode over HTTP needs at least one access token")
-        self._principals = _Principals()
-        self._tokens = [(self._principals.digest(token), token) for token in tokens]
+        self._identities = KeyIdentities()
+        self._digests = [self._identities.of(ApiKey(token)) for token in tokens]
 
     async def verify_token(self, token: str) -> AccessToken | None:
-        presented = self._principals.digest(token)
-        matched: str | None = None
-        for digest, configured in self._tokens:
-            if hmac.compare_digest(presented, digest):  # no early exit: every token is compared
-                matched = configured
-        if matched is None:
+        presented = self._identities.of(ApiKey(token))
+        matched = False
+        for digest in self._digests:  # no early exit: every token is compared
+            matched |= hmac.compare_digest(presented, digest)
+        if not matched:
             return None
         # The token field is required; the principal stands in so the secret is not copied around.
-        principal = self._principals.name("token", matched)
+        principal = _principal("token", presented)
         return AccessToken(token=principal, client_id=principal, scopes=[])
 
 
@@ -80,12 +68,12 @@ class CallerKeyVerifier(TokenVerifier):
     """
 
     def __init__(self) -> None:
-        self._principals = _Principals()
+        self._identities = KeyIdentities()
 
     async def verify_token(self, token: str) -> AccessToken | None:
         if not _KUSHROUTER_KEY.fullmatch(token):
             return None
-        principal = self._principals.name(_CALLER_KEY_PRINCIPAL, token)
+        principal = _principal(_CALLER_KEY_PRINCIPAL, self._identities.of(ApiKey(token)))
         return AccessToken(token=token, client_id=principal, scopes=[])
 
 

@@ -150,16 +150,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .logs import configure_logging
-
     settings = _settings(args)
-    configure_logging(settings.log_level, [settings.api_key.reveal()] if settings.api_key else [])
-    if args.transport == "stdio":
-        from .server import serve_stdio
-
-        serve_stdio(settings)
+    if args.transport == "http":
+        _serve_http(args, settings)
         return 0
-    _serve_http(args, settings)
+    from .logs import configure_logging
+    from .server import serve_stdio
+
+    configure_logging(settings.log_level, [settings.api_key.reveal()] if settings.api_key else [])
+    serve_stdio(settings)
     return 0
 
 
@@ -187,7 +186,7 @@ def _check_scaling(args: argparse.Namespace) -> None:
 
 
 def _serve_http(args: argparse.Namespace, settings: Settings) -> None:
-    from .http_app import MCP_PATH, Serving, export_serving, exposure_problem, serve_http, url_host
+    from .http_app import MCP_PATH, Serving, exposure_problem, serve_http, url_host
 
     serving = Serving(args.host, _http_settings(args), args.stateless)
     problem = exposure_problem(serving)
@@ -199,13 +198,12 @@ def _serve_http(args: argparse.Namespace, settings: Settings) -> None:
         notes.append("per-request mode: KUSHROUTER_API_KEY and access tokens are ignored")
     if not serving.authenticated:
         notes.append("no access tokens configured: any local process may call this server")
-    export_serving(serving, settings)
     url = f"http://{url_host(args.host)}:{args.port}{MCP_PATH}"
     mode = f"{serving.http.key_mode}{', stateless' if args.stateless else ''}, {args.workers} worker(s)"
     for note in notes:
         print(f"kushrouter-mcp: note: {note}", file=sys.stderr)
     print(f"kushrouter-mcp: serving MCP at {url} ({mode})", file=sys.stderr, flush=True)
-    serve_http(args.port, args.workers, args.graceful_timeout, settings.log_level)
+    serve_http(settings, serving, args.port, args.workers, args.graceful_timeout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

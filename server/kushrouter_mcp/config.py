@@ -50,29 +50,14 @@ class _LookupSettings(TypedDict):
 def _lookup_settings(env: Mapping[str, str]) -> _LookupSettings:
     """The batch and cache settings from the environment, as Settings keyword arguments."""
     return {
-        "batch_concurrency": _number(
-            env.get("KUSHROUTER_MCP_BATCH_CONCURRENCY", ""),
-            "KUSHROUTER_MCP_BATCH_CONCURRENCY",
-            int,
-            DEFAULT_BATCH_CONCURRENCY,
-            1,
-            64,
+        "batch_concurrency": _env_number(
+            env, "KUSHROUTER_MCP_BATCH_CONCURRENCY", int, DEFAULT_BATCH_CONCURRENCY, 1, 64
         ),
-        "cache_entries": _number(
-            env.get("KUSHROUTER_MCP_CACHE_SIZE", ""),
-            "KUSHROUTER_MCP_CACHE_SIZE",
-            int,
-            DEFAULT_CACHE_ENTRIES,
-            0,
-            1_000_000,
+        "cache_entries": _env_number(
+            env, "KUSHROUTER_MCP_CACHE_SIZE", int, DEFAULT_CACHE_ENTRIES, 0, 1_000_000
         ),
-        "cache_ttl_seconds": _number(
-            env.get("KUSHROUTER_MCP_CACHE_TTL", ""),
-            "KUSHROUTER_MCP_CACHE_TTL",
-            float,
-            DEFAULT_CACHE_TTL_SECONDS,
-            1,
-            86400,
+        "cache_ttl_seconds": _env_number(
+            env, "KUSHROUTER_MCP_CACHE_TTL", float, DEFAULT_CACHE_TTL_SECONDS, 1, 86400
         ),
     }
 
@@ -151,29 +136,10 @@ class Settings:
         return cls(
             api_key=ApiKey(raw_key) if raw_key else None,
             base_url=_base_url(env.get("KUSHROUTER_BASE_URL", "").strip() or DEFAULT_BASE_URL),
-            timeout_seconds=_number(
-                env.get("KUSHROUTER_TIMEOUT", ""),
-                "KUSHROUTER_TIMEOUT",
-                float,
-                DEFAULT_TIMEOUT_SECONDS,
-                0.1,
-                600,
-            ),
-            max_retries=_number(
-                env.get("KUSHROUTER_MAX_RETRIES", ""),
-                "KUSHROUTER_MAX_RETRIES",
-                int,
-                DEFAULT_MAX_RETRIES,
-                0,
-                10,
-            ),
-            max_payload_chars=_number(
-                env.get("KUSHROUTER_MCP_MAX_PAYLOAD_CHARS", ""),
-                "KUSHROUTER_MCP_MAX_PAYLOAD_CHARS",
-                int,
-                DEFAULT_MAX_PAYLOAD_CHARS,
-                1,
-                2**31,
+            timeout_seconds=_env_number(env, "KUSHROUTER_TIMEOUT", float, DEFAULT_TIMEOUT_SECONDS, 0.1, 600),
+            max_retries=_env_number(env, "KUSHROUTER_MAX_RETRIES", int, DEFAULT_MAX_RETRIES, 0, 10),
+            max_payload_chars=_env_number(
+                env, "KUSHROUTER_MCP_MAX_PAYLOAD_CHARS", int, DEFAULT_MAX_PAYLOAD_CHARS, 1, 2**31
             ),
             max_body_bytes=parse_max_body_bytes(env.get("KUSHROUTER_MCP_MAX_BODY_BYTES", "")),
             log_level=parse_log_level(env.get("KUSHROUTER_MCP_LOG_LEVEL", "WARNING")),
@@ -203,6 +169,18 @@ def _number(
     if not low <= value <= high:
         raise ConfigError(f"{name}={raw!r} is out of range; use a value from {low} to {high}.")
     return value
+
+
+def _env_number(
+    env: Mapping[str, str],
+    name: str,
+    kind: Callable[[str], _Number],
+    default: _Number,
+    low: _Number,
+    high: _Number,
+) -> _Number:
+    """The variable `name` as a number within [low, high]; unset or empty means the default."""
+    return _number(env.get(name, ""), name, kind, default, low, high)
 
 
 def parse_max_body_bytes(raw: str | int, source: str = "KUSHROUTER_MCP_MAX_BODY_BYTES") -> int:
@@ -284,10 +262,10 @@ class HttpSettings:
         )
 
 
-def parse_key_mode(raw: str, source: str = "KUSHROUTER_MCP_KEY_MODE") -> str:
+def parse_key_mode(raw: str) -> str:
     mode = raw.strip().lower() or SERVER_KEY
     if mode not in KEY_MODES:
-        raise ConfigError(f"{source}={raw!r} is not server-key or per-request.")
+        raise ConfigError(f"KUSHROUTER_MCP_KEY_MODE={raw!r} is not server-key or per-request.")
     return mode
 
 

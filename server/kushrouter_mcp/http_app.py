@@ -1,20 +1,17 @@
 """Streamable HTTP serving: authentication, Host/Origin validation, a bounded body, uvicorn.
 
 Kept apart from `server` so stdio users (every IDE launch) never import any of it.
-
-Everything the app needs is read from the environment by `app_from_env`, so uvicorn can build
-the same app in each of several worker processes; the command line writes its flags there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 
 import anyio
 import uvicorn
@@ -27,15 +24,12 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .auth import auth_settings, token_verifier
 from .config import PER_REQUEST, HttpSettings, Settings
+from .logs import configure_logging
 from .server import create_server
 
 MCP_PATH = "/mcp"
 HEALTH_PATH = "/healthz"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-# How the command line hands the serving options that have no public variable to the app factory.
-_HOST_VARIABLE = "KUSHROUTER_MCP_BIND_HOST"
-_STATELESS_VARIABLE = "KUSHROUTER_MCP_STATELESS"
 
 
 def url_host(host: str) -> str:
@@ -148,32 +142,18 @@ def http_app(settings: Settings, serving: Serving) -> ASGIApp:
     return CallsInFlight(BodySizeLimit(app, settings.max_body_bytes))
 
 
-def export_serving(serving: Serving, settings: Settings) -> None:
-    """Put what `app_from_env` needs into the environment, which worker processes inherit.
+def _configure_logging(settings: Settings, serving: Serving) -> None:
+    """stderr logging for a serving process, with the server's key and every access token scrubbed."""
+    key = [settings.api_key.reveal()] if settings.api_key else []
+    configure_logging(settings.log_level, [*key, *serving.http.tokens])
 
-    Settings from the command line that override the environment go there too.
+
+def _worker_app(settings: Settings, serving: Serving) -> ASGIApp:
+    """The app factory of a worker process: a fresh interpreter, so its logging is set up here too.
+
+    uvicorn pickles it, settings and all, into each worker it spawns.
     """
-    os.environ["KUSHROUTER_MCP_MAX_BODY_BYTES"] = str(settings.max_body_bytes)
-    os.environ["KUSHROUTER_MCP_LOG_LEVEL"] = settings.log_level
-    os.environ[_HOST_VARIABLE] = serving.host
-    os.environ[_STATELESS_VARIABLE] = "1" if serving.stateless else ""
-    os.environ["KUSHROUTER_MCP_KEY_MODE"] = serving.http.key_mode
-    os.environ["KUSHROUTER_MCP_ALLOWED_HOSTS"] = ",".join(serving.http.allowed_hosts)
-    os.environ["KUSHROUTER_MCP_ALLOWED_ORIGINS"] = ",".join(serving.http.allowed_origins)
-
-
-def app_from_env() -> ASGIApp:
-    """uvicorn's app factory: the whole app from the environment, logging included."""
-    from .logs import configure_logging
-
-    settings = Settings.from_env()
-    serving = Serving(
-        host=os.environ.get(_HOST_VARIABLE, LOOPBACK_HOSTS[0]),
-        http=HttpSettings.from_env(),
-        stateless=bool(os.environ.get(_STATELESS_VARIABLE)),
-    )
-    secrets = [settings.api_key.reveal()] if settings.api_key else []
-    configure_logging(settings.log_level, [*secrets, *serving.http.tokens])
+    _configure_logging(settings, serving)
     return http_app(settings, serving)
 
 
@@ -244,30 +224,31 @@ class GracefulServer(uvicorn.Server):
             self._captured_signals.clear()  # a graceful shutdown is a clean exit
 
 
-def serve_http(port: int, workers: int, graceful_seconds: int, log_level: str) -> None:
-    """Serve `app_from_env` (set up by `export_serving`) with uvicorn, in one or several processes.
+def serve_http(settings: Settings, serving: Serving, port: int, workers: int, graceful_seconds: int) -> None:
+    """Serve the app with uvicorn, in this process or in `workers` worker processes.
 
     On SIGTERM: stop accepting, let in-flight requests finish for up to `graceful_seconds`,
     cancel the rest, close, exit 0.
     """
     from uvicorn.supervisors.multiprocess import Multiprocess
 
+    _configure_logging(settings, serving)
+    single = workers == 1
     config = uvicorn.Config(
-        f"{__name__}:app_from_env",
-        factory=True,
-        host=os.environ[_HOST_VARIABLE],
+        http_app(settings, serving) if single else partial(_worker_app, settings, serving),
+        factory=not single,
+        host=serving.host,
         port=port,
         workers=workers,
         http=NoDelayH11Protocol,
         log_config=None,  # keep our stderr handler; uvicorn's default would log access to stdout
         access_log=False,
-        log_level=log_level.lower(),
+        log_level=settings.log_level.lower(),
         lifespan="on",
         timeout_graceful_shutdown=graceful_seconds,
     )
-    if workers == 1:
+    if single:
         GracefulServer(config).run()
         return
-    # Each worker is a fresh interpreter that builds the app from the environment; the parent
-    # forwards SIGTERM to them, waits for their graceful shutdowns, and returns.
+    # The parent forwards SIGTERM to the workers, waits for their graceful shutdowns, and returns.
     Multiprocess(config, sockets=[config.bind_socket()]).run()

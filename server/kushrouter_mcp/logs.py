@@ -19,7 +19,11 @@ class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
             return True
-        record.msg, record.args = self._scrub(record.getMessage()), None
+        try:
+            message = record.getMessage()
+        except Exception:  # a log call with bad arguments: log it as it is; raising would hit its caller
+            message = f"{record.msg} (arguments that don't fit: {record.args!r})"
+        record.msg, record.args = self._scrub(message), None
         if record.exc_info and not record.exc_text:  # tracebacks quote exception messages
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
