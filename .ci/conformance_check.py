@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,7 +32,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from inspector_check import free_port, stop_process, wait_for_port
+from inspector_check import (
+    CheckFailed,
+    add_tool_arguments,
+    free_port,
+    start_http_server,
+    stop_process,
+    wait_for_port,
+)
 
 HERE = Path(__file__).resolve().parent
 BASELINE = HERE / "conformance-baseline.yml"
@@ -95,7 +100,9 @@ def declared_capabilities(url: str) -> dict[str, Any]:
         data=body,
         headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+    # No ProxyHandler from the environment: a proxy set on the machine must not carry loopback.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=10) as response:
         text = response.read().decode()
     for line in text.splitlines():
         payload = line.removeprefix("data:").strip()
@@ -151,21 +158,8 @@ def report(baseline: dict[str, str], must_pass: list[str], results: dict[str, li
         print(f"{verdict} {name}" + (f"  ({note})" if note else ""), flush=True)
 
 
-def serve(server: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(log_path.parent),  # a scratch folder: the server writes nowhere else
-        "KUSHROUTER_BASE_URL": "http://127.0.0.1:9",  # discard port: nothing upstream, ever
-    }
-    with log_path.open("wb") as log:
-        return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            [server, "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+def print_log(log_path: Path) -> None:
+    print(f"\nserver log:\n{log_path.read_text(errors='replace')[-4000:]}", flush=True)
 
 
 def run_suite(node: str, package: Path, url: str, results_dir: Path) -> int:
@@ -193,22 +187,25 @@ def run_suite(node: str, package: Path, url: str, results_dir: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conformance", required=True, type=Path, help="the installed package folder")
-    parser.add_argument("--node", default=shutil.which("node") or "node", help="node executable")
-    parser.add_argument(
-        "--server",
-        default=str(Path(sys.executable).parent / "kushrouter-mcp"),
-        help="kushrouter-mcp executable (default: next to this Python)",
-    )
+    add_tool_arguments(parser)
     args = parser.parse_args()
     baseline = read_baseline(BASELINE)
     port = free_port()
     url = f"http://127.0.0.1:{port}/mcp"
     with tempfile.TemporaryDirectory(prefix="kushrouter-conformance-") as scratch:
         log_path = Path(scratch) / "server.log"
-        process = serve(args.server, port, log_path)
+        # The discard port upstream: nothing is ever looked up.
+        process = start_http_server(
+            args.server, port, {"KUSHROUTER_BASE_URL": "http://127.0.0.1:9"}, log_path
+        )
         try:
-            wait_for_port("127.0.0.1", port, HTTP_START_TIMEOUT, process, "HTTP server")
-            capabilities = declared_capabilities(url)
+            try:
+                wait_for_port("127.0.0.1", port, HTTP_START_TIMEOUT, process, "HTTP server")
+                capabilities = declared_capabilities(url)
+            except (CheckFailed, OSError, ValueError, LookupError, RuntimeError) as exc:  # OSError: urllib's
+                print(f"FAIL the server did not answer initialize: {exc!r}", flush=True)
+                print_log(log_path)
+                return 1
             print(f"server capabilities: {', '.join(sorted(capabilities))}", flush=True)
             must_pass = [*MUST_PASS, *(s for c, s in MUST_PASS_IF_DECLARED.items() if c in capabilities)]
             suite_rc = run_suite(args.node, args.conformance, url, Path(scratch) / "results")
@@ -224,7 +221,7 @@ def main() -> int:
         for problem in problems:
             print(f"FAIL {problem}", flush=True)
         if suite_rc != 0 or problems:
-            print(f"\nserver log:\n{log_path.read_text(errors='replace')[-4000:]}", flush=True)
+            print_log(log_path)
             print(f"conformance: FAILED (suite exit code {suite_rc}, {len(problems)} more problems)")
             return 1
     print(f"\nconformance: {len(must_pass)} judging scenarios passed; baseline of {len(baseline)} holds")

@@ -290,6 +290,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_http_server(
+    server_cmd: str, port: int, env: dict[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    """`kushrouter-mcp --transport http` on 127.0.0.1:`port`, output to `log_path`, in its own group.
+
+    Its environment is `env` with PATH and a scratch HOME only: nothing of this machine's (a proxy,
+    a KUSHROUTER_* setting) reaches it.
+    """
+    with log_path.open("wb") as log:
+        return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            [server_cmd, "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={"PATH": os.environ.get("PATH", ""), "HOME": str(log_path.parent), **env},
+            start_new_session=True,
+        )
+
+
+def add_tool_arguments(parser: argparse.ArgumentParser) -> None:
+    """--node and --server, the options every .ci check takes."""
+    parser.add_argument("--node", default=shutil.which("node") or "node", help="node executable")
+    parser.add_argument(
+        "--server",
+        default=str(Path(sys.executable).parent / "kushrouter-mcp"),
+        help="kushrouter-mcp executable (default: next to this Python)",
+    )
+
+
 def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[Any], what: str) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -532,15 +561,7 @@ def http_server(
     proc: subprocess.Popen[bytes] | None = None
     failures_before = len(results.failed)
     try:
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                [server_cmd, "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **env},
-                start_new_session=True,
-            )
+        proc = start_http_server(server_cmd, port, env, log_path)
         try:
             wait_for_port("127.0.0.1", port, HTTP_START_TIMEOUT, proc, "HTTP server")
         except CheckFailed as exc:
@@ -598,12 +619,7 @@ def _upstream(sandbox: Sandbox) -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--launcher", required=True, type=Path, help="Inspector launcher build/index.js")
-    parser.add_argument("--node", default=shutil.which("node") or "node", help="node executable")
-    parser.add_argument(
-        "--server",
-        default=str(Path(sys.executable).parent / "kushrouter-mcp"),
-        help="kushrouter-mcp executable (default: next to this Python)",
-    )
+    add_tool_arguments(parser)
     parser.add_argument("--home", type=Path, help="HOME for Inspector runs (default: a new temp dir)")
     args = parser.parse_args()
 

@@ -298,7 +298,8 @@ def _listening(port: int) -> bool:
 
 
 def publish(base_url: str, ids: list[str]) -> None:
-    with httpx.Client(base_url=base_url) as http:
+    """Records for `ids` in the sandbox, found from now on."""
+    with httpx.Client(base_url=base_url, trust_env=False) as http:
         for gen_id in ids:
             http.post("/_sandbox/records", json={"id": gen_id}).raise_for_status()
 

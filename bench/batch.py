@@ -45,7 +45,9 @@ async def main() -> None:
         publish(base_url, IDS)
         headers = {"Authorization": f"Bearer {ALICE_KEY}"}
         server = stdio_server(base_url, **UNCACHED, KUSHROUTER_MCP_BATCH_CONCURRENCY=str(CONCURRENCY))
-        async with httpx.AsyncClient(base_url=base_url, headers=headers) as http, server as client:
+        # trust_env=False here and in every bench client: an environment's proxy never carries loopback.
+        bare_client = httpx.AsyncClient(base_url=base_url, headers=headers, trust_env=False)
+        async with bare_client as http, server as client:
             ours: list[float] = []
             floor: list[float] = []
             await bare(http)  # warm both: connections open, first-call imports done

@@ -142,7 +142,7 @@ async def open_session(http: httpx.AsyncClient, target: Target) -> dict[str, str
 
 
 async def client(target: Target, stop_at: float, run: Run) -> None:
-    async with httpx.AsyncClient(headers={**ACCEPT, **target.headers}, timeout=30) as http:
+    async with httpx.AsyncClient(headers={**ACCEPT, **target.headers}, timeout=30, trust_env=False) as http:
         headers = await open_session(http, target)
         call_id = 0
         while time.monotonic() < stop_at:

@@ -41,6 +41,7 @@ from kushrouter_mcp.sandbox import (
     RunningSandbox,
     SandboxState,
     _CoalescingTransport,
+    create_app,
     run_sandbox,
 )
 
@@ -272,6 +273,14 @@ async def test_reset_drops_the_connection_without_a_response(client: httpx.Async
     assert (await lookup(client, CHAT_ID)).status_code == 200  # the server itself carries on
 
 
+async def test_reset_id_served_by_another_server_says_what_it_needs() -> None:
+    # create_app() under some other ASGI server has no connection to reset: say so, not a bare 500.
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as http:
+        with pytest.raises(RuntimeError, match=r"run_sandbox\(\) or serve_forever\(\)"):
+            await lookup(http, "sandbox-reset")
+
+
 # --- Fault queue, latency, reset --------------------------------------------------------------------
 
 
@@ -319,7 +328,13 @@ async def test_fault_custom_body_and_delay(client: httpx.AsyncClient, state: San
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"status": 99}, {"status": 600}, {"status": 503, "times": 0}, {"status": 503, "delay": -1.0}],
+    [
+        {"status": 99},
+        {"status": 600},
+        {"status": 503, "times": 0},
+        {"status": 503, "delay": -1.0},
+        {"status": 429, "retry_after": "1\r\nX-Evil: 1"},
+    ],
 )
 def test_add_fault_rejects_bad_arguments(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"\w"):

@@ -20,7 +20,8 @@ BOB = {"Authorization": f"Bearer {BOB_KEY}"}
 
 @pytest.fixture
 async def client(sandbox: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sandbox.base_url, timeout=10) as http:
+    # trust_env=False: a proxy set in the environment must never see loopback test traffic.
+    async with httpx.AsyncClient(base_url=sandbox.base_url, trust_env=False, timeout=10) as http:
         yield http
 
 
@@ -48,6 +49,7 @@ async def test_a_storm_answers_429_until_it_ends(client: httpx.AsyncClient, sand
     stormy = await client.get(PATH, params={"id": CHAT_ID}, headers=ALICE)
     assert stormy.status_code == 429 and stormy.headers["retry-after"] == "2"
     assert stormy.json() == {"error": "Rate limit exceeded (key)"}
+    assert stormy.headers["x-ratelimit-remaining"] == "0", "a storm's 429 is the API's, headers and all"
     assert (await client.get(PATH, params={"id": CHAT_ID}, headers=BOB)).status_code == 429
     await anyio.sleep(max(0.0, 0.55 - (time.monotonic() - started)))
     assert (await client.get(PATH, params={"id": CHAT_ID}, headers=ALICE)).status_code == 200

@@ -325,6 +325,22 @@ _SLOW_ID: Final = re.compile(r"sandbox-slow-(\d+(?:\.\d+)?)")
 _HEADER_VALUE: Final = re.compile(r"[\x20-\x7e]*")
 
 
+def _check_seconds(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+
+
+def _check_owner(owner: str) -> None:
+    if owner not in API_KEY_IDS:
+        raise ValueError(f"owner must be one of {', '.join(API_KEY_IDS)}, got {owner!r}")
+
+
+def _check_header_value(name: str, value: str) -> None:
+    # A CR or LF would let the value smuggle headers of its own into the response.
+    if not _HEADER_VALUE.fullmatch(value):
+        raise ValueError(f"{name} must be printable ASCII")
+
+
 @dataclass(slots=True)
 class _Fault:
     status: int
@@ -374,10 +390,8 @@ class SandboxState:
 
         Until then it is a 404, as a record the real API has not written yet.
         """
-        if owner not in API_KEY_IDS:
-            raise ValueError(f"owner must be one of {', '.join(API_KEY_IDS)}, got {owner!r}")
-        if not (math.isfinite(after_seconds) and after_seconds >= 0):
-            raise ValueError(f"after_seconds must be a finite number >= 0, got {after_seconds}")
+        _check_owner(owner)
+        _check_seconds("after_seconds", after_seconds)
         record = _chat_record(gen_id, API_KEY_IDS[owner])
         with self._lock:
             self._published[gen_id] = (time.monotonic() + after_seconds, record)
@@ -392,12 +406,10 @@ class SandboxState:
 
     def start_storm(self, seconds: float, retry_after: str = "1", owner: str | None = None) -> None:
         """Answer every generation lookup (only `owner`'s, if given) 429 for the next `seconds`."""
-        if not (math.isfinite(seconds) and seconds >= 0):
-            raise ValueError(f"seconds must be a finite number >= 0, got {seconds}")
-        if not _HEADER_VALUE.fullmatch(retry_after):
-            raise ValueError("retry_after must be printable ASCII")
-        if owner is not None and owner not in API_KEY_IDS:
-            raise ValueError(f"owner must be one of {', '.join(API_KEY_IDS)}, got {owner!r}")
+        _check_seconds("seconds", seconds)
+        _check_header_value("retry_after", retry_after)
+        if owner is not None:
+            _check_owner(owner)
         self._storm = _Storm(time.monotonic() + seconds, retry_after, owner)
 
     def storm_answer(self, owner: str) -> _Storm | None:
@@ -421,10 +433,9 @@ class SandboxState:
             raise ValueError(f"status must be 200-599, got {status}")
         if times < 1:
             raise ValueError(f"times must be at least 1, got {times}")
-        if not (math.isfinite(delay) and delay >= 0):
-            raise ValueError(f"delay must be a finite number >= 0, got {delay}")
-        if retry_after is not None and not _HEADER_VALUE.fullmatch(retry_after):
-            raise ValueError("retry_after must be printable ASCII")
+        _check_seconds("delay", delay)
+        if retry_after is not None:
+            _check_header_value("retry_after", retry_after)
         with self._lock:
             self._faults.append(_Fault(status, times, retry_after, body, delay))
 
@@ -461,12 +472,24 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def _rate_limit_headers() -> dict[str, str]:
-    return {
-        "X-RateLimit-Limit": "60",
-        "X-RateLimit-Remaining": "0",
-        "X-RateLimit-Reset": str(int(time.time()) + 1),
-    }
+def _fault_answer(status: int, retry_after: str | None = None, body: bytes | None = None) -> Response:
+    """An answer with `status` as the API gives it: `body`, or else {"error": <its message>}.
+
+    Every 429 (queued fault, storm, magic id) has the rate-limit headers; Retry-After only if given.
+    """
+    headers: dict[str, str] = {}
+    if status == 429:
+        headers = {
+            "X-RateLimit-Limit": "60",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(int(time.time()) + 1),
+        }
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    if body is None:
+        message = _ERROR_MESSAGES.get(status) or http_phrases.get(status, "Error")
+        return _error(status, message, headers)
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
 def _key_owner(authorization: str | None) -> str | None:
@@ -522,17 +545,6 @@ async def _pause(request: Request, seconds: float) -> None:
         await _disconnected(request.receive)
 
 
-async def _fault_response(fault: _Fault, request: Request) -> Response:
-    await _pause(request, fault.delay)
-    headers = _rate_limit_headers() if fault.status == 429 else {}
-    if fault.retry_after is not None:
-        headers["Retry-After"] = fault.retry_after
-    if fault.body is None:
-        message = _ERROR_MESSAGES.get(fault.status) or http_phrases.get(fault.status, "Error")
-        return _error(fault.status, message, headers)
-    return Response(fault.body, status_code=fault.status, headers=headers, media_type="application/json")
-
-
 async def _magic_response(gen_id: str, api_key_id: str, request: Request) -> Response | None:
     """The fault a magic id asks for, or None for an ordinary id."""
     if gen_id in _CANNED:
@@ -540,8 +552,7 @@ async def _magic_response(gen_id: str, api_key_id: str, request: Request) -> Res
         return Response(content, media_type=media_type)
     if gen_id in _MAGIC_STATUSES:
         status = _MAGIC_STATUSES[gen_id]
-        headers = {"Retry-After": "1", **_rate_limit_headers()} if status == 429 else None
-        return _error(status, _ERROR_MESSAGES[status], headers)
+        return _fault_answer(status, retry_after="1" if status == 429 else None)
     if gen_id == "sandbox-redirect-loop":
         return _redirect_to(_GENERATIONS_PATH, request)
     if gen_id == "sandbox-reset":
@@ -562,22 +573,21 @@ class _Endpoints:
     async def generations(self, request: Request) -> Response:
         await _pause(request, self._state.latency_seconds)
         owner = _key_owner(request.headers.get("authorization"))
-        api_key_id = API_KEY_IDS.get(owner) if owner else None
-        if api_key_id is None or owner is None:
-            return _error(401, "Invalid API key")
+        if owner is None or owner not in API_KEY_IDS:
+            return _fault_answer(401)
         storm = self._state.storm_answer(owner)
         if storm is not None:
-            headers = {**_rate_limit_headers(), "Retry-After": storm.retry_after}
-            return _error(429, _ERROR_MESSAGES[429], headers)
+            return _fault_answer(429, storm.retry_after)
         fault = self._state.next_fault()
         if fault is not None:
-            return await _fault_response(fault, request)
+            await _pause(request, fault.delay)
+            return _fault_answer(fault.status, fault.retry_after, fault.body)
         ids = request.query_params.getlist("id")
         if len(ids) > 1:
             return _error(400, "Query parameter id must be given only once")
         if not ids or not ids[0]:
             return _error(400, "Missing required query parameter: id")
-        return await self._lookup(ids[0], api_key_id, request)
+        return await self._lookup(ids[0], API_KEY_IDS[owner], request)
 
     async def _lookup(self, gen_id: str, api_key_id: str, request: Request) -> Response:
         magic = await _magic_response(gen_id, api_key_id, request)
@@ -586,7 +596,7 @@ class _Endpoints:
         record = SEED_RECORDS.get(gen_id) or self._state.published(gen_id)
         if record is None or record["apiKeyId"] != api_key_id:
             # Another key's record gets the same 404 as a missing one: existence is not revealed.
-            return _error(404, "Generation not found")
+            return _fault_answer(404)
         return JSONResponse({"success": True, "generation": record})
 
     async def generation_alias(self, request: Request) -> Response:
@@ -602,7 +612,7 @@ class _Endpoints:
     async def faults(self, request: Request) -> Response:
         body = await _json_object(request, {"status", "times", "retry_after", "body", "delay"})
         fault_body = _optional_str(body, "body")
-        try:
+        with _bad_input():
             self._state.add_fault(
                 status=_integer(body, "status"),
                 times=_integer(body, "times", 1),
@@ -610,14 +620,12 @@ class _Endpoints:
                 body=None if fault_body is None else fault_body.encode(),
                 delay=_number(body, "delay", 0.0),
             )
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
         return JSONResponse({"ok": True})
 
     async def latency(self, request: Request) -> Response:
         seconds = _number(await _json_object(request, {"seconds"}), "seconds")
-        if not (math.isfinite(seconds) and seconds >= 0):
-            raise HTTPException(400, "seconds must be a finite number >= 0")
+        with _bad_input():
+            _check_seconds("seconds", seconds)
         self._state.latency_seconds = seconds
         return JSONResponse({"ok": True})
 
@@ -626,24 +634,20 @@ class _Endpoints:
         gen_id = _optional_str(body, "id")
         if not gen_id:
             raise HTTPException(400, "id must be a non-empty string")
-        try:
+        with _bad_input():
             record = self._state.publish(
                 gen_id, _number(body, "after_seconds", 0.0), _optional_str(body, "owner") or "alice"
             )
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
         return JSONResponse({"ok": True, "generation": record})
 
     async def storm(self, request: Request) -> Response:
         body = await _json_object(request, {"seconds", "retry_after", "owner"})
-        try:
+        with _bad_input():
             self._state.start_storm(
                 _number(body, "seconds"),
                 _optional_str(body, "retry_after") or "1",
                 _optional_str(body, "owner"),
             )
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
         return JSONResponse({"ok": True})
 
     async def reset(self, request: Request) -> Response:
@@ -652,6 +656,15 @@ class _Endpoints:
 
 
 # Control-endpoint input checks: each raises HTTPException(400), rendered as {"error": ...}.
+
+
+@contextmanager
+def _bad_input() -> Iterator[None]:
+    """SandboxState's ValueError for a bad argument, as a 400 with its message."""
+    try:
+        yield
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
 
 
 async def _json_object(request: Request, allowed: set[str]) -> dict[str, Any]:
