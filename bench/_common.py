@@ -25,7 +25,7 @@ import httpx
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from kushrouter_mcp.sandbox import ALICE_KEY
+from kushrouter_mcp.sandbox.samples import ALICE_KEY
 
 BENCH = Path(__file__).resolve().parent
 PROTOCOL_VERSION = "2025-11-25"  # the handshake era every IDE speaks today

@@ -16,7 +16,7 @@ import anyio
 import httpx
 
 from _common import UNCACHED, publish, sandbox_process, stdio_server
-from kushrouter_mcp.sandbox import ALICE_KEY
+from kushrouter_mcp.sandbox.samples import ALICE_KEY
 
 IDS = [f"chatcmpl-bench-{n:03d}" for n in range(200)]
 CONCURRENCY = 8

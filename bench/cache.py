@@ -19,9 +19,9 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent
 
 from _common import UNCACHED, sandbox_process, stdio_server
-from kushrouter_mcp.models import Generation
-from kushrouter_mcp.sandbox import CHAT_ID, SEED_RECORDS
-from kushrouter_mcp.tools import summarize_record
+from kushrouter_mcp.face.summaries import summarize_record
+from kushrouter_mcp.records.models import Generation
+from kushrouter_mcp.sandbox.samples import CHAT_ID, SEED_RECORDS
 
 CALLS = 800  # per server, one call to each server in turn (rotating the order): drift hits all alike
 WARM_CALLS = 20

@@ -50,7 +50,7 @@ from _common import (
     sandbox_process,
     server_env,
 )
-from kushrouter_mcp.sandbox import ALICE_KEY, CHAT_ID
+from kushrouter_mcp.sandbox.samples import ALICE_KEY, CHAT_ID
 
 GOAL = 0.85  # get_generation calls/s at least this fraction of the echo floor's
 TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a throwaway token for a loopback bench

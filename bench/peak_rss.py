@@ -12,7 +12,8 @@ import argparse
 from statistics import median
 
 from _common import FLOOR, MIB, OURS, StdioServer, describe, server_env, stream_of, verdict
-from kushrouter_mcp.sandbox import ALICE_KEY, CHAT_ID, run_sandbox
+from kushrouter_mcp.sandbox.runner import run_sandbox
+from kushrouter_mcp.sandbox.samples import ALICE_KEY, CHAT_ID
 
 GOAL = 1.10
 LOOKUPS = 50

@@ -14,7 +14,8 @@ import argparse
 from statistics import median
 
 from _common import FLOOR, OURS, UNCACHED, StdioServer, describe, server_env, verdict
-from kushrouter_mcp.sandbox import ALICE_KEY, CHAT_ID, run_sandbox
+from kushrouter_mcp.sandbox.runner import run_sandbox
+from kushrouter_mcp.sandbox.samples import ALICE_KEY, CHAT_ID
 
 GOAL = 1.25
 WARM_UP_CALLS = 20  # the first lookup makes the HTTP client and connection; later ones reuse them

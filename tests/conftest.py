@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kushrouter_mcp.sandbox import ALICE_KEY, RunningSandbox, run_sandbox
+from kushrouter_mcp.sandbox.runner import RunningSandbox, run_sandbox
+from kushrouter_mcp.sandbox.samples import ALICE_KEY
 
 # A key shaped like a real one, so a leak would be recognisable anywhere it shows.
 LEAK_CANARY = "kr_live_CANARY_5e3b9f0d7a1c2e4b6d8f"

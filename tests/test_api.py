@@ -15,9 +15,8 @@ import anyio.abc
 import httpx
 import pytest
 
-from kushrouter_mcp.api import GenerationsApi, LookupFailed, new_http_client
-from kushrouter_mcp.config import ApiKey, Settings
-from kushrouter_mcp.sandbox import (
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import (
     ALICE_KEY,
     ANTHROPIC_ID,
     BOB_KEY,
@@ -27,8 +26,10 @@ from kushrouter_mcp.sandbox import (
     RESPONSES_ACTION_ID,
     SEED_RECORDS,
     WEIRD_ID,
-    RunningSandbox,
 )
+from kushrouter_mcp.settings.config import Settings
+from kushrouter_mcp.settings.keys import ApiKey
+from kushrouter_mcp.upstream.client import GenerationsApi, LookupFailed, new_http_client
 
 pytestmark = pytest.mark.anyio
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from http_helpers import OTHER_TOKEN, TOKEN
-from kushrouter_mcp.auth import CallerKeyVerifier, StaticTokenVerifier, caller_key
-from kushrouter_mcp.config import ConfigError, HttpSettings
-from kushrouter_mcp.sandbox import ALICE_KEY, BOB_KEY
+from kushrouter_mcp.face.app import caller_key
+from kushrouter_mcp.sandbox.samples import ALICE_KEY, BOB_KEY
+from kushrouter_mcp.serving.auth import CallerKeyVerifier, StaticTokenVerifier
+from kushrouter_mcp.settings.config import ConfigError, HttpSettings
 
 pytestmark = pytest.mark.anyio
 

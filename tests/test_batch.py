@@ -18,10 +18,10 @@ from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
 from conftest import LEAK_CANARY, server_env
-from kushrouter_mcp.api import GenerationsApi, LookupFailed
-from kushrouter_mcp.config import ApiKey, ConfigError, Settings
-from kushrouter_mcp.models import USAGE_FIELDS
-from kushrouter_mcp.sandbox import (
+from kushrouter_mcp.face.app import create_server
+from kushrouter_mcp.records.models import USAGE_FIELDS
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import (
     ALICE_KEY,
     ANTHROPIC_ID,
     BOB_KEY,
@@ -31,9 +31,10 @@ from kushrouter_mcp.sandbox import (
     KEY_OWNERS,
     RESPONSES_ID,
     SEED_RECORDS,
-    RunningSandbox,
 )
-from kushrouter_mcp.server import create_server
+from kushrouter_mcp.settings.config import ConfigError, Settings
+from kushrouter_mcp.settings.keys import ApiKey
+from kushrouter_mcp.upstream.client import GenerationsApi, LookupFailed
 
 pytestmark = pytest.mark.anyio
 

@@ -9,13 +9,11 @@ from typing import Any
 import pytest
 from mcp import Client
 
-import kushrouter_mcp.server as server_module
+import kushrouter_mcp.face.app as server_module
 from conftest import LEAK_CANARY
-from kushrouter_mcp.api import GenerationsApi, LookupFailed
-from kushrouter_mcp.cache import RecordCache, is_final
-from kushrouter_mcp.config import ApiKey, ConfigError, Settings
-from kushrouter_mcp.identity import KeyIdentities
-from kushrouter_mcp.sandbox import (
+from kushrouter_mcp.face.app import create_server
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import (
     ALICE_KEY,
     BOB_KEY,
     BOB_ONLY_ID,
@@ -23,9 +21,11 @@ from kushrouter_mcp.sandbox import (
     RESPONSES_ACTION_ID,
     RESPONSES_ID,
     SEED_RECORDS,
-    RunningSandbox,
 )
-from kushrouter_mcp.server import create_server
+from kushrouter_mcp.settings.config import ConfigError, Settings
+from kushrouter_mcp.settings.keys import ApiKey, KeyIdentities
+from kushrouter_mcp.upstream.cache import RecordCache, is_final
+from kushrouter_mcp.upstream.client import GenerationsApi, LookupFailed
 
 pytestmark = pytest.mark.anyio
 

@@ -10,8 +10,8 @@ import httpx
 
 from conftest import server_env
 from kushrouter_mcp import __version__
-from kushrouter_mcp.config import ENVIRONMENT
-from kushrouter_mcp.sandbox import ALICE_KEY, CHAT_ID
+from kushrouter_mcp.sandbox.samples import ALICE_KEY, CHAT_ID
+from kushrouter_mcp.settings.config import ENVIRONMENT
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import LEAK_CANARY
-from kushrouter_mcp.config import ConfigError, Settings, parse_max_body_bytes
-from kushrouter_mcp.logs import configure_logging
+from kushrouter_mcp.settings.config import ConfigError, Settings, parse_max_body_bytes
+from kushrouter_mcp.settings.logs import configure_logging
 
 
 def test_defaults_without_environment() -> None:

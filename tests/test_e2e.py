@@ -15,7 +15,8 @@ from mcp.client.stdio import stdio_client
 
 from conftest import server_env
 from http_helpers import MODERN, StartHttp
-from kushrouter_mcp.sandbox import ANTHROPIC_ID, CHAT_ID, SAMPLE_PAYLOADS, SEED_RECORDS, RunningSandbox
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import ANTHROPIC_ID, CHAT_ID, SAMPLE_PAYLOADS, SEED_RECORDS
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ import pytest
 
 import payloads as p
 from kushrouter_mcp.extraction import NoGenerationIdFound, PayloadTooLarge, extract_generations
-from kushrouter_mcp.models import ExtractedUsage, ExtractionResult
+from kushrouter_mcp.extraction.results import ExtractedUsage, ExtractionResult
 
 CHAT = "openai.chat.completions"
 RESPONSES = "openai.responses"

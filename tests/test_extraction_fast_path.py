@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from kushrouter_mcp import extraction
 from kushrouter_mcp.extraction import NoGenerationIdFound, extract_generations
+from kushrouter_mcp.extraction import reader as extraction
 
 
 def _chunk(gen_id: str, delta: dict[str, Any], **extra: Any) -> dict[str, Any]:

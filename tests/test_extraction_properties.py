@@ -9,7 +9,7 @@ import pytest
 
 import payloads as p
 from kushrouter_mcp.extraction import NoGenerationIdFound, extract_generations
-from kushrouter_mcp.sandbox import SAMPLE_PAYLOADS
+from kushrouter_mcp.sandbox.samples import SAMPLE_PAYLOADS
 
 REAL_IDS = {
     p.CHAT_ID,

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp.types import CallToolResult
 
-from kushrouter_mcp import tools
-from kushrouter_mcp.api import Lookup
-from kushrouter_mcp.config import ApiKey
-from kushrouter_mcp.sandbox import CHAT_ID, SAMPLE_PAYLOADS
-from kushrouter_mcp.validation import InvalidGenerationId, check_generation_id, is_valid_generation_id
+from kushrouter_mcp.face import tools
+from kushrouter_mcp.records.ids import InvalidGenerationId, check_generation_id, is_valid_generation_id
+from kushrouter_mcp.sandbox.samples import CHAT_ID, SAMPLE_PAYLOADS
+from kushrouter_mcp.settings.keys import ApiKey
+from kushrouter_mcp.upstream.client import Lookup
 
 MAX_CHARS = 1_000_000
 BOUNDED = settings(max_examples=150, deadline=2000, derandomize=True, database=None)

@@ -22,7 +22,8 @@ from http_helpers import (
     rpc,
     running_server,
 )
-from kushrouter_mcp.sandbox import ALICE_KEY, BOB_KEY, BOB_ONLY_ID, CHAT_ID, SEED_RECORDS, RunningSandbox
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import ALICE_KEY, BOB_KEY, BOB_ONLY_ID, CHAT_ID, SEED_RECORDS
 
 pytestmark = pytest.mark.anyio
 

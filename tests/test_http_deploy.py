@@ -16,9 +16,10 @@ import pytest
 from conftest import server_env, start_http_server
 from http_helpers import MODERN, TOKEN, StartHttp, bearer_client, initialize, raw_post, rpc
 from kushrouter_mcp.cli import main
-from kushrouter_mcp.config import HttpSettings
-from kushrouter_mcp.http_app import Serving, exposure_problem
-from kushrouter_mcp.sandbox import ALICE_KEY, BOB_KEY, BOB_ONLY_ID, CHAT_ID, RunningSandbox
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import ALICE_KEY, BOB_KEY, BOB_ONLY_ID, CHAT_ID
+from kushrouter_mcp.serving.app import Serving, exposure_problem
+from kushrouter_mcp.settings.config import HttpSettings
 
 pytestmark = pytest.mark.anyio
 
@@ -156,7 +157,7 @@ async def test_workers_serve_stateless_calls_and_stop_cleanly(
     assert await wait_exit(process) == 0, log.read_text()
     logs = log.read_text()
     # In our format (the SDK's own handler would print bare messages, unscrubbed).
-    assert "INFO kushrouter_mcp.api: GET generation" in logs, "the workers must log through our handler"
+    assert "INFO kushrouter_mcp.upstream.client: GET generation" in logs, "the workers must log through our handler"
     assert ALICE_KEY not in logs and BOB_KEY not in logs
 
 

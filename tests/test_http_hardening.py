@@ -11,7 +11,8 @@ import pytest
 
 from conftest import server_env
 from http_helpers import JSON_HEADERS, bearer_client, initialize, raw_post, rpc, running_server
-from kushrouter_mcp.sandbox import CHAT_ID, RunningSandbox
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import CHAT_ID
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import LEAK_CANARY, server_env
 from http_helpers import TOKEN, StartHttp, bearer_client, initialize, raw_post
-from kushrouter_mcp.sandbox import CHAT_ID, KEY_OWNERS, RunningSandbox
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import CHAT_ID, KEY_OWNERS
 from test_secrets import ERROR_IDS
 
 pytestmark = pytest.mark.anyio
@@ -88,6 +89,6 @@ async def test_per_request_mode_leaks_no_caller_key(
 def assert_all_clean(texts: list[str], log: Path) -> None:
     logs = log.read_text()
     # Real log lines, through our scrubbing handler (the SDK's own would print bare messages).
-    assert "INFO kushrouter_mcp.api: GET generation" in logs and " DEBUG " in logs, "no real log lines seen"
+    assert "INFO kushrouter_mcp.upstream.client: GET generation" in logs and " DEBUG " in logs, "no real log lines seen"
     for text in [*texts, logs]:
         assert_clean(text)

@@ -8,7 +8,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from kushrouter_mcp.rate_limit import FORGET_AFTER_SECONDS, GateClosed, RateLimitGate, Window
+from kushrouter_mcp.upstream.rate_limit import FORGET_AFTER_SECONDS, GateClosed, RateLimitGate, Window
 
 pytestmark = pytest.mark.anyio
 

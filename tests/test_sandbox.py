@@ -25,7 +25,9 @@ import httpx
 import pytest
 
 import kushrouter_mcp
-from kushrouter_mcp.sandbox import (
+from kushrouter_mcp.sandbox.api import SandboxState, _CoalescingTransport, create_app
+from kushrouter_mcp.sandbox.runner import RunningSandbox, run_sandbox
+from kushrouter_mcp.sandbox.samples import (
     ALICE_KEY,
     ANTHROPIC_ID,
     API_KEY_IDS,
@@ -38,11 +40,6 @@ from kushrouter_mcp.sandbox import (
     SAMPLE_PAYLOADS,
     SEED_RECORDS,
     WEIRD_ID,
-    RunningSandbox,
-    SandboxState,
-    _CoalescingTransport,
-    create_app,
-    run_sandbox,
 )
 
 pytestmark = pytest.mark.anyio
@@ -530,7 +527,7 @@ def test_serve_forever_prints_the_env_lines_then_stops_on_sigterm() -> None:
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")])),
     }
-    code = "import sys; from kushrouter_mcp.sandbox import serve_forever as s; sys.exit(s('127.0.0.1', 0))"
+    code = "import sys; from kushrouter_mcp.sandbox.runner import serve_forever as s; sys.exit(s('127.0.0.1', 0))"
     with subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     ) as process:

@@ -9,7 +9,8 @@ import anyio
 import httpx
 import pytest
 
-from kushrouter_mcp.sandbox import ALICE_KEY, BOB_KEY, CHAT_ID, RunningSandbox
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import ALICE_KEY, BOB_KEY, CHAT_ID
 
 pytestmark = pytest.mark.anyio
 

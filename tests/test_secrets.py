@@ -11,8 +11,10 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from conftest import LEAK_CANARY, free_port, server_env
-from kushrouter_mcp.config import ApiKey, Settings
-from kushrouter_mcp.sandbox import CHAT_ID, KEY_OWNERS, RunningSandbox
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import CHAT_ID, KEY_OWNERS
+from kushrouter_mcp.settings.config import Settings
+from kushrouter_mcp.settings.keys import ApiKey
 
 pytestmark = pytest.mark.anyio
 
@@ -64,7 +66,7 @@ async def test_no_error_path_leaks_the_key_over_stdio(
             outputs.append(ok.model_dump_json())
     logs = stderr.read_text()
     # Real log lines, through our scrubbing handler (the SDK's own would print bare messages).
-    assert "INFO kushrouter_mcp.api: GET generation" in logs, "the test must have seen real log lines"
+    assert "INFO kushrouter_mcp.upstream.client: GET generation" in logs, "the test must have seen real log lines"
     for text in [*outputs, logs]:
         assert_clean(text)
 

@@ -9,17 +9,18 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from kushrouter_mcp.config import ApiKey, Settings
-from kushrouter_mcp.sandbox import (
+from kushrouter_mcp.face.app import create_server
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import (
     ALICE_KEY,
     ANTHROPIC_ID,
     CHAT_ID,
     RESPONSES_ID,
     SAMPLE_PAYLOADS,
     SEED_RECORDS,
-    RunningSandbox,
 )
-from kushrouter_mcp.server import create_server
+from kushrouter_mcp.settings.config import Settings
+from kushrouter_mcp.settings.keys import ApiKey
 
 pytestmark = pytest.mark.anyio
 

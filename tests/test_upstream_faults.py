@@ -18,7 +18,8 @@ from mcp import Client
 
 from conftest import free_port, server_env
 from http_helpers import StartHttp, running_server
-from kushrouter_mcp.sandbox import CHAT_ID, RunningSandbox
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import CHAT_ID
 
 pytestmark = pytest.mark.anyio
 

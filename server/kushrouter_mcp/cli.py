@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from . import __version__
-from .config import (
+from .settings.config import (
     DEFAULT_GRACEFUL_SECONDS,
     ENVIRONMENT,
     KEY_MODES,
@@ -154,8 +154,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.transport == "http":
         _serve_http(args, settings)
         return 0
-    from .logs import configure_logging
-    from .server import serve_stdio
+    from .face.app import serve_stdio
+    from .settings.logs import configure_logging
 
     configure_logging(settings.log_level, [settings.api_key.reveal()] if settings.api_key else [])
     serve_stdio(settings)
@@ -186,7 +186,8 @@ def _check_scaling(args: argparse.Namespace) -> None:
 
 
 def _serve_http(args: argparse.Namespace, settings: Settings) -> None:
-    from .http_app import MCP_PATH, Serving, exposure_problem, serve_http, url_host
+    from .serving.app import MCP_PATH, Serving, exposure_problem, url_host
+    from .serving.uvicorn_server import serve_http
 
     serving = Serving(args.host, _http_settings(args), args.stateless)
     problem = exposure_problem(serving)
@@ -210,11 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "demo":
-            from .demo import run_demo
+            from .sandbox.demo import run_demo
 
             return run_demo()
         if args.command == "sandbox":
-            from .sandbox import serve_forever
+            from .sandbox.runner import serve_forever
 
             try:
                 return serve_forever(args.sandbox_host, args.sandbox_port, args.latency_ms / 1000)

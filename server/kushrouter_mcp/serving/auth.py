@@ -18,20 +18,12 @@ from collections.abc import Sequence
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 
-from .config import PER_REQUEST, ApiKey
-from .identity import KeyIdentities
+from ..settings.config import PER_REQUEST
+from ..settings.keys import CALLER_KEY_PRINCIPAL, ApiKey, KeyIdentities, principal
 
 # What a KushRouter key looks like (kr_live_…, the sandbox's kr_sandbox_…); anything else is
 # refused in per-request mode before it could be sent upstream.
 _KUSHROUTER_KEY = re.compile(r"kr_[A-Za-z0-9_\-]{4,250}")
-# Principals of callers' keys start with this; access tokens' principals never do.
-_CALLER_KEY_PRINCIPAL = "key"
-
-
-def _principal(prefix: str, identity: bytes) -> str:
-    """A credential's name in sessions and logs: its keyed hash, meaningless outside this process
-    (the hash key is random per process), so it can't be checked against a guessed token."""
-    return f"{prefix}-{identity.hex()}"
 
 
 class StaticTokenVerifier(TokenVerifier):
@@ -56,8 +48,8 @@ class StaticTokenVerifier(TokenVerifier):
         if not matched:
             return None
         # The token field is required; the principal stands in so the secret is not copied around.
-        principal = _principal("token", presented)
-        return AccessToken(token=principal, client_id=principal, scopes=[])
+        name = principal("token", presented)
+        return AccessToken(token=name, client_id=name, scopes=[])
 
 
 class CallerKeyVerifier(TokenVerifier):
@@ -73,15 +65,8 @@ class CallerKeyVerifier(TokenVerifier):
     async def verify_token(self, token: str) -> AccessToken | None:
         if not _KUSHROUTER_KEY.fullmatch(token):
             return None
-        principal = _principal(_CALLER_KEY_PRINCIPAL, self._identities.of(ApiKey(token)))
-        return AccessToken(token=token, client_id=principal, scopes=[])
-
-
-def caller_key(access_token: AccessToken | None) -> ApiKey | None:
-    """The caller's KushRouter key from the request's verified access token (per-request mode)."""
-    if access_token is None or not access_token.client_id.startswith(f"{_CALLER_KEY_PRINCIPAL}-"):
-        return None
-    return ApiKey(access_token.token)
+        name = principal(CALLER_KEY_PRINCIPAL, self._identities.of(ApiKey(token)))
+        return AccessToken(token=token, client_id=name, scopes=[])
 
 
 def token_verifier(key_mode: str, tokens: Sequence[str]) -> TokenVerifier:

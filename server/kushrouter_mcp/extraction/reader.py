@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models import USAGE_FIELDS, Endpoint, ExtractedGeneration, ExtractedUsage, ExtractionResult
-from .validation import is_valid_generation_id
+from ..records.ids import is_valid_generation_id
+from ..records.models import USAGE_FIELDS, Endpoint
+from .results import ExtractedGeneration, ExtractedUsage, ExtractionResult
 
 DEFAULT_MAX_PAYLOAD_CHARS = 16 * 1024 * 1024
 

@@ -9,19 +9,22 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from . import __version__, prompts, tools
-from .api import GenerationsApi
-from .auth import caller_key
-from .batch import MAX_BATCH_IDS, Progress
-from .config import ApiKey, Settings
-from .models import BatchResult, ExtractionResult, Generation
-from .validation import GENERATION_ID_SCHEMA
+from .. import __version__
+from ..extraction.results import ExtractionResult
+from ..records.ids import GENERATION_ID_SCHEMA
+from ..records.models import Generation
+from ..settings.config import Settings
+from ..settings.keys import ApiKey, is_caller_key_principal
+from ..upstream.batch import MAX_BATCH_IDS, Progress
+from ..upstream.client import GenerationsApi
+from . import contracts, prompts, tools
+from .contracts import BatchResult
 
 SERVER_NAME = "kushrouter"
 INSTRUCTIONS = (
@@ -61,6 +64,13 @@ def _api_key(ctx: Context[AppState]) -> ApiKey | None:
     return caller_key(get_access_token()) or _state(ctx).settings.api_key
 
 
+def caller_key(access_token: AccessToken | None) -> ApiKey | None:
+    """The caller's KushRouter key from the request's verified access token (per-request mode)."""
+    if access_token is None or not is_caller_key_principal(access_token.client_id):
+        return None
+    return ApiKey(access_token.token)
+
+
 def _read_only_tool(title: str, description: str, open_world: bool) -> dict[str, Any]:
     """The tools only read: safe to call again, nothing changes anywhere."""
     annotations = ToolAnnotations(
@@ -93,7 +103,9 @@ def create_server(
         auth=auth,
     )
 
-    @server.tool(**_read_only_tool("Look up a KushRouter generation", tools.GET_GENERATION_DESCRIPTION, True))
+    @server.tool(
+        **_read_only_tool("Look up a KushRouter generation", contracts.GET_GENERATION_DESCRIPTION, True)
+    )
     async def get_generation(
         # Typed loosely on purpose: the schema still says string, but a wrong type reaches our
         # own check and gets a plain-words answer instead of a pydantic dump.
@@ -107,13 +119,14 @@ def create_server(
         ],
         ctx: Context[AppState],
         wait_seconds: Annotated[
-            object, Field(description=WAIT_SECONDS_DESCRIPTION, json_schema_extra=tools.WAIT_SECONDS_SCHEMA)
+            object,
+            Field(description=WAIT_SECONDS_DESCRIPTION, json_schema_extra=contracts.WAIT_SECONDS_SCHEMA),
         ] = 0,
     ) -> Annotated[CallToolResult, Generation]:
         return await tools.get_generation(_state(ctx).api, id, _api_key(ctx), wait_seconds)
 
     @server.tool(
-        **_read_only_tool("Look up many KushRouter generations", tools.GET_GENERATIONS_DESCRIPTION, True)
+        **_read_only_tool("Look up many KushRouter generations", contracts.GET_GENERATIONS_DESCRIPTION, True)
     )
     async def get_generations(
         ids: Annotated[
@@ -130,7 +143,8 @@ def create_server(
         ],
         ctx: Context[AppState],
         wait_seconds: Annotated[
-            object, Field(description=WAIT_SECONDS_DESCRIPTION, json_schema_extra=tools.WAIT_SECONDS_SCHEMA)
+            object,
+            Field(description=WAIT_SECONDS_DESCRIPTION, json_schema_extra=contracts.WAIT_SECONDS_SCHEMA),
         ] = 0,
     ) -> Annotated[CallToolResult, BatchResult]:
         state = _state(ctx)
@@ -138,7 +152,9 @@ def create_server(
             state.api, ids, _api_key(ctx), wait_seconds, state.settings.batch_concurrency, _progress(ctx)
         )
 
-    @server.tool(**_read_only_tool("Find the generation id in a response", tools.EXTRACT_DESCRIPTION, False))
+    @server.tool(
+        **_read_only_tool("Find the generation id in a response", contracts.EXTRACT_DESCRIPTION, False)
+    )
     def extract_generation_id(
         payload: Annotated[
             str | dict[str, Any] | list[Any],

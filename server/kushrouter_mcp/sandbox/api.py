@@ -1,4 +1,4 @@
-"""A KushRouter-compatible generations API on loopback, with faults on demand.
+"""The sandbox's HTTP app: a KushRouter-compatible generations API with faults on demand.
 
 The project's tests, its demo and offline users point the MCP server at it through
 ``KUSHROUTER_BASE_URL``. It serves fake seeded records only and binds loopback addresses only.
@@ -7,12 +7,9 @@ The project's tests, its demo and offline users point the MCP server at it throu
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import json
 import math
 import re
 import secrets
-import signal
 import socket
 import struct
 import threading
@@ -22,12 +19,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from http.client import responses as http_phrases
-from types import FrameType
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
 import anyio
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -38,265 +33,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = [
-    "ALICE_KEY",
-    "ANTHROPIC_ID",
-    "API_KEY_IDS",
-    "BOB_KEY",
-    "BOB_ONLY_ID",
-    "CHAT_ID",
-    "EXTRA_FIELDS_ID",
-    "KEY_OWNERS",
-    "RESPONSES_ACTION_ID",
-    "RESPONSES_ID",
-    "SAMPLE_PAYLOADS",
-    "SEED_RECORDS",
-    "WEIRD_ID",
-    "ReceivedRequest",
-    "RunningSandbox",
-    "SandboxState",
-    "create_app",
-    "run_sandbox",
-    "serve_forever",
-]
-
-# --- Keys -------------------------------------------------------------------------------------------
-
-ALICE_KEY: Final = "kr_sandbox_alice_3f9a1c7e5b2d"
-BOB_KEY: Final = "kr_sandbox_bob_8e1d4a6c0f7b"
-KEY_OWNERS: Final[dict[str, str]] = {ALICE_KEY: "alice", BOB_KEY: "bob"}
-API_KEY_IDS: Final[dict[str, str]] = {"alice": "ak_sandbox_alice", "bob": "ak_sandbox_bob"}
-
-# --- Seeded generation records --------------------------------------------------------------------
-
-CHAT_ID: Final = "chatcmpl-1731753062-2q7nyc"
-RESPONSES_ID: Final = "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b"
-RESPONSES_ACTION_ID: Final = "resp_68b2e1f4a0c38190a7d2e5f6b1c4d8e90f3a6b7c2d5e8f14"
-ANTHROPIC_ID: Final = "msg_01XFDUDYJgAACzvnptvVoYEL"
-EXTRA_FIELDS_ID: Final = "chatcmpl-1731754120-x7k2mf"
-WEIRD_ID: Final = "chatcmpl-a&b=c#d%e+f"
-BOB_ONLY_ID: Final = "msg_01Hb7Tq2LwZs9NcV4mKpR8dE"
-
-
-def _usage(prompt: int, completion: int, cache_creation: int = 0, cache_read: int = 0) -> dict[str, int]:
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "cache_creation_input_tokens": cache_creation,
-        "cache_read_input_tokens": cache_read,
-    }
-
-
-def _chat_record(gen_id: str, api_key_id: str) -> dict[str, Any]:
-    return {
-        "id": gen_id,
-        "endpoint": "openai.chat.completions",
-        "stream": True,
-        "model": "gpt-5-mini-2025-08-07",
-        "created_at": 1731753062,
-        "apiKeyId": api_key_id,
-        "usage": _usage(121, 345),
-        "finish_reason": "stop",
-    }
-
-
-SEED_RECORDS: Final[dict[str, dict[str, Any]]] = {
-    CHAT_ID: _chat_record(CHAT_ID, API_KEY_IDS["alice"]),
-    RESPONSES_ID: {
-        "id": RESPONSES_ID,
-        "endpoint": "openai.responses",
-        "stream": False,
-        "model": "gpt-5-2025-08-07",
-        "created_at": 1741476542,
-        "apiKeyId": API_KEY_IDS["alice"],
-        "usage": _usage(1840, 512, cache_read=1024),
-        "finish_reason": "stop",
-        "status": "completed",
-    },
-    RESPONSES_ACTION_ID: {
-        "id": RESPONSES_ACTION_ID,
-        "endpoint": "openai.responses",
-        "stream": True,
-        "model": "gpt-5-2025-08-07",
-        "created_at": 1741477210,
-        "apiKeyId": API_KEY_IDS["alice"],
-        "usage": _usage(956, 88),
-        "finish_reason": "tool_calls",
-        "status": "requires_action",
-    },
-    ANTHROPIC_ID: {
-        "id": ANTHROPIC_ID,
-        "endpoint": "anthropic.messages",
-        "stream": True,
-        "model": "claude-sonnet-4-5-20250929",
-        "created_at": 1759312845,
-        "apiKeyId": API_KEY_IDS["alice"],
-        # Anthropic's input_tokens excludes cached tokens; the record keeps them apart the same way.
-        "usage": _usage(412, 503, cache_creation=1536, cache_read=2048),
-        "finish_reason": "end_turn",
-    },
-    EXTRA_FIELDS_ID: {
-        **_chat_record(EXTRA_FIELDS_ID, API_KEY_IDS["alice"]),
-        # Fields a future API version might add: clients must pass them through untouched.
-        "cost": {"input_usd": 0.0012, "output_usd": 0.0034},
-        "latency_ms": 842,
-        "provider": {"name": "openai", "region": "us-east-1"},
-    },
-    WEIRD_ID: _chat_record(WEIRD_ID, API_KEY_IDS["alice"]),
-    BOB_ONLY_ID: {
-        "id": BOB_ONLY_ID,
-        "endpoint": "anthropic.messages",
-        "stream": False,
-        "model": "claude-sonnet-4-5-20250929",
-        "created_at": 1759313001,
-        "apiKeyId": API_KEY_IDS["bob"],
-        "usage": _usage(230, 77),
-        "finish_reason": "end_turn",
-    },
-}
-
-# --- Sample payloads (what a client captured), one per endpoint family ----------------------------
-
-
-def _sse(events: list[tuple[str | None, dict[str, Any] | str]]) -> str:
-    """Server-sent events text: optional `event:` line, one `data:` line, blank line after each."""
-    blocks = []
-    for event, data in events:
-        line = f"data: {data if isinstance(data, str) else json.dumps(data)}"
-        blocks.append(f"event: {event}\n{line}\n\n" if event else f"{line}\n\n")
-    return "".join(blocks)
-
-
-def _chat_chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {
-        "id": CHAT_ID,
-        "object": "chat.completion.chunk",
-        "created": 1731753062,
-        "model": "gpt-5-mini-2025-08-07",
-        "system_fingerprint": None,
-        "choices": choices,
-        **extra,
-    }
-
-
-def _chat_choice(delta: dict[str, str], finish_reason: str | None = None) -> list[dict[str, Any]]:
-    return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
-
-
-_CHAT_STREAM: Final = _sse(
-    [
-        (None, _chat_chunk(_chat_choice({"role": "assistant", "content": ""}))),
-        (None, _chat_chunk(_chat_choice({"content": "The capital of France"}))),
-        (None, _chat_chunk(_chat_choice({"content": " is Paris."}))),
-        (None, _chat_chunk(_chat_choice({}, "stop"))),
-        (
-            None,
-            _chat_chunk(
-                [],
-                usage={
-                    "prompt_tokens": 121,
-                    "completion_tokens": 345,
-                    "total_tokens": 466,
-                    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                    "completion_tokens_details": {"reasoning_tokens": 320, "audio_tokens": 0},
-                },
-            ),
-        ),
-        (None, "[DONE]"),
-    ]
-)
-
-_RESPONSES_BODY: Final = json.dumps(
-    {
-        "id": RESPONSES_ID,
-        "object": "response",
-        "created_at": 1741476542,
-        "status": "completed",
-        "error": None,
-        "incomplete_details": None,
-        "model": "gpt-5-2025-08-07",
-        "output": [
-            {"id": "rs_67ccd2bf0a3c8190b3b8e4a3d0f7c1e20bb6a6b452d3795b", "type": "reasoning", "summary": []},
-            {
-                "id": "msg_67ccd2bf17f0819081ff3bb2cf6508e60bb6a6b452d3795b",
-                "type": "message",
-                "status": "completed",
-                "role": "assistant",
-                "content": [
-                    {"type": "output_text", "text": "Here is the summary you asked for.", "annotations": []}
-                ],
-            },
-        ],
-        "usage": {
-            "input_tokens": 1840,
-            "input_tokens_details": {"cached_tokens": 1024},
-            "output_tokens": 512,
-            "output_tokens_details": {"reasoning_tokens": 384},
-            "total_tokens": 2352,
-        },
-    },
-    indent=2,
-)
-
-_ANTHROPIC_STREAM: Final = _sse(
-    [
-        (
-            "message_start",
-            {
-                "type": "message_start",
-                "message": {
-                    "id": ANTHROPIC_ID,
-                    "type": "message",
-                    "role": "assistant",
-                    "model": "claude-sonnet-4-5-20250929",
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": {
-                        "input_tokens": 412,
-                        "cache_creation_input_tokens": 1536,
-                        "cache_read_input_tokens": 2048,
-                        "output_tokens": 1,
-                    },
-                },
-            },
-        ),
-        (
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        ),
-        ("ping", {"type": "ping"}),
-        (
-            "content_block_delta",
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}},
-        ),
-        (
-            "content_block_delta",
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}},
-        ),
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        (
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": 503},
-            },
-        ),
-        ("message_stop", {"type": "message_stop"}),
-    ]
-)
-
-SAMPLE_PAYLOADS: Final[dict[str, str]] = {
-    "openai.chat.completions": _CHAT_STREAM,
-    "openai.responses": _RESPONSES_BODY,
-    "anthropic.messages": _ANTHROPIC_STREAM,
-}
+from .samples import API_KEY_IDS, KEY_OWNERS, SEED_RECORDS, chat_record
 
 # --- Faults -----------------------------------------------------------------------------------------
 
-_ERROR_MESSAGES: Final[dict[int, str]] = {
+ERROR_MESSAGES: Final[dict[int, str]] = {
     400: "Bad request",
     401: "Invalid API key",
     402: "Insufficient credits",
@@ -309,13 +50,13 @@ _ERROR_MESSAGES: Final[dict[int, str]] = {
     503: "Service temporarily unavailable",
     504: "Gateway timeout",
 }
-_MAGIC_STATUSES: Final[dict[str, int]] = {f"sandbox-status-{code}": code for code in _ERROR_MESSAGES}
+_MAGIC_STATUSES: Final[dict[str, int]] = {f"sandbox-status-{code}": code for code in ERROR_MESSAGES}
 _CAPTIVE_PORTAL: Final = (
     b"<!DOCTYPE html><html><head><title>Sign in to network</title></head><body>"
     b"<h1>Network login required</h1><p>Sign in to continue to the Internet.</p></body></html>"
 )
 # Magic ids answered 200 with a fixed body (content, media type).
-_CANNED: Final[dict[str, tuple[bytes, str]]] = {
+CANNED_ANSWERS: Final[dict[str, tuple[bytes, str]]] = {
     "sandbox-malformed-json": (b'{"success": true, "generation": {', "application/json"),
     "sandbox-wrong-shape": (b'{"success": true, "data": []}', "application/json"),
     "sandbox-success-false": (b'{"success": false, "error": "Generation lookup failed"}', "application/json"),
@@ -392,7 +133,7 @@ class SandboxState:
         """
         _check_owner(owner)
         _check_seconds("after_seconds", after_seconds)
-        record = _chat_record(gen_id, API_KEY_IDS[owner])
+        record = chat_record(gen_id, API_KEY_IDS[owner])
         with self._lock:
             self._published[gen_id] = (time.monotonic() + after_seconds, record)
         return record
@@ -487,7 +228,7 @@ def _fault_answer(status: int, retry_after: str | None = None, body: bytes | Non
     if retry_after is not None:
         headers["Retry-After"] = retry_after
     if body is None:
-        message = _ERROR_MESSAGES.get(status) or http_phrases.get(status, "Error")
+        message = ERROR_MESSAGES.get(status) or http_phrases.get(status, "Error")
         return _error(status, message, headers)
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
@@ -547,8 +288,8 @@ async def _pause(request: Request, seconds: float) -> None:
 
 async def _magic_response(gen_id: str, api_key_id: str, request: Request) -> Response | None:
     """The fault a magic id asks for, or None for an ordinary id."""
-    if gen_id in _CANNED:
-        content, media_type = _CANNED[gen_id]
+    if gen_id in CANNED_ANSWERS:
+        content, media_type = CANNED_ANSWERS[gen_id]
         return Response(content, media_type=media_type)
     if gen_id in _MAGIC_STATUSES:
         status = _MAGIC_STATUSES[gen_id]
@@ -561,7 +302,7 @@ async def _magic_response(gen_id: str, api_key_id: str, request: Request) -> Res
     if slow is None:
         return None
     await _pause(request, float(slow[1]))
-    return JSONResponse({"success": True, "generation": _chat_record(gen_id, api_key_id)})
+    return JSONResponse({"success": True, "generation": chat_record(gen_id, api_key_id)})
 
 
 class _Endpoints:
@@ -807,7 +548,7 @@ class _CoalescingTransport(asyncio.Transport):
         self._inner.resume_reading()
 
 
-class _SandboxProtocol(H11Protocol):
+class SandboxProtocol(H11Protocol):
     """uvicorn's h11 protocol with TCP_NODELAY forced on, coalesced writes and no access log."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -826,130 +567,3 @@ class _SandboxProtocol(H11Protocol):
         # On server exit, close even a connection whose request is still pausing (sandbox-slow,
         # latency): the pause ends on the disconnect, instead of being cancelled with a traceback.
         self.transport.close()
-
-
-def _check_loopback(host: str) -> None:
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValueError(f"the sandbox binds loopback IP addresses only (127.0.0.1, ::1), not {host!r}")
-
-
-_STARTUP_TIMEOUT: Final = 10.0
-
-
-class RunningSandbox:
-    """A sandbox served by uvicorn from a background thread (its own event loop) on loopback TCP."""
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, state: SandboxState | None = None) -> None:
-        _check_loopback(host)
-        self.state = state or SandboxState()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        # Bound here, so the real port is known before uvicorn starts.
-        self._socket = socket.create_server((host, port), family=family)
-        self.port: int = self._socket.getsockname()[1]
-        self.base_url = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
-        config = uvicorn.Config(
-            create_app(self.state),
-            http=_SandboxProtocol,
-            ws="none",
-            lifespan="off",
-            loop="asyncio",
-            log_config=None,  # leave the process's logging configuration alone
-            timeout_graceful_shutdown=1,  # backstop: close() never waits long for a handler
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [self._socket]},
-            name=f"kushrouter-sandbox-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        self._wait_started()
-
-    def _wait_started(self) -> None:
-        deadline = time.monotonic() + _STARTUP_TIMEOUT
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.close()
-                raise RuntimeError("the sandbox server did not start")
-            time.sleep(0.002)
-
-    def close(self) -> None:
-        """Stop serving and wait for the server thread to end."""
-        self._server.should_exit = True
-        self._thread.join()
-        self._socket.close()
-
-
-@contextmanager
-def run_sandbox(
-    host: str = "127.0.0.1", port: int = 0, state: SandboxState | None = None
-) -> Iterator[RunningSandbox]:
-    """Serve the sandbox on loopback for the duration of the `with` block (port 0: a free port)."""
-    sandbox = RunningSandbox(host, port, state)
-    try:
-        yield sandbox
-    finally:
-        sandbox.close()
-
-
-def _banner(sandbox: RunningSandbox) -> str:
-    owners = {api_key_id: owner for owner, api_key_id in API_KEY_IDS.items()}
-    seeded = "\n".join(
-        f"  {gen_id}  {record['endpoint']}  (owner {owners[record['apiKeyId']]})"
-        for gen_id, record in SEED_RECORDS.items()
-    )
-    codes = " ".join(str(code) for code in _ERROR_MESSAGES)
-    return f"""KUSHROUTER_BASE_URL={sandbox.base_url}
-KUSHROUTER_API_KEY={ALICE_KEY}
-
-KushRouter sandbox (fake data, loopback only) at {sandbox.base_url}. Ctrl-C to stop.
-Keys:
-  alice  {ALICE_KEY}
-  bob    {BOB_KEY}
-Seeded generations:
-{seeded}
-Fault ids (any valid key):
-  sandbox-status-<code>  code: {codes}
-  {"  ".join(_CANNED)}
-  sandbox-slow-<seconds>  sandbox-redirect-loop  sandbox-reset
-Control: GET /_sandbox/requests, /_sandbox/health; POST /_sandbox/faults, /_sandbox/latency,
-  /_sandbox/records (a record that appears later), /_sandbox/storm (429s for a while), /_sandbox/reset
-Point the MCP server at it:
-  export KUSHROUTER_BASE_URL={sandbox.base_url}
-  export KUSHROUTER_API_KEY={ALICE_KEY}"""
-
-
-@contextmanager
-def _stop_event_on_signals() -> Iterator[threading.Event]:
-    """An Event set by SIGINT/SIGTERM while the block runs; previous handlers restored after."""
-    stop = threading.Event()
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def serve_forever(host: str, port: int, latency_seconds: float = 0.0) -> int:
-    """Serve in the foreground until SIGINT/SIGTERM (CLI `kushrouter-mcp sandbox`); returns 0.
-
-    The first two stdout lines are `KUSHROUTER_BASE_URL=...` and `KUSHROUTER_API_KEY=...`.
-    Call it from the main thread (it installs signal handlers); a non-loopback host raises ValueError.
-    """
-    state = SandboxState()
-    state.latency_seconds = latency_seconds
-    # uvicorn runs in a thread: in the main thread it would re-raise the caught signal on exit.
-    with _stop_event_on_signals() as stop, run_sandbox(host, port, state) as sandbox:
-        print(_banner(sandbox), flush=True)
-        stop.wait()
-    return 0

@@ -12,10 +12,10 @@ from typing import Any, Protocol
 
 import anyio
 
-from .api import Lookup, LookupFailed
-from .config import ApiKey
-from .models import USAGE_FIELDS
-from .validation import InvalidGenerationId, check_generation_id
+from ..records.ids import InvalidGenerationId, check_generation_id
+from ..records.models import USAGE_FIELDS
+from ..settings.keys import ApiKey
+from .client import Lookup, LookupFailed
 
 MAX_BATCH_IDS = 500
 UNKNOWN = "unknown"

@@ -12,7 +12,8 @@ from typing import Any
 
 import anyio
 
-from .sandbox import ALICE_KEY, SAMPLE_PAYLOADS, run_sandbox
+from .runner import run_sandbox
+from .samples import ALICE_KEY, SAMPLE_PAYLOADS
 
 _COLUMNS = ("endpoint", "generation id", "model", "payload usage", "billed usage", "match")
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TypedDict, TypeVar
 from urllib.parse import urlsplit
 
+from .keys import ApiKey
+
 DEFAULT_BASE_URL = "https://api.kushrouter.com"
 DEFAULT_TIMEOUT_SECONDS = 20.0
 DEFAULT_MAX_RETRIES = 3
@@ -97,23 +99,6 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
 
 class ConfigError(ValueError):
     """A setting has a value the server cannot use; the message names the variable."""
-
-
-class ApiKey:
-    """The API key: readable where a request is built, masked everywhere else."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "ApiKey('***')"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from pydantic import ValidationError
 
-from . import __version__
+from .. import __version__
+from ..records.models import Generation
+from ..settings.config import Settings
+from ..settings.keys import ApiKey, KeyIdentities, scrub, scrub_bytes
 from .cache import RecordCache
-from .config import ApiKey, Settings
-from .identity import KeyIdentities
-from .models import Generation
 from .rate_limit import GateClosed, RateLimitGate
 
 if TYPE_CHECKING:  # imported on the first lookup: start-up (every IDE launch) never pays for it
@@ -168,7 +168,7 @@ class GenerationsApi:
             try:
                 return await self._with_retries(generation_id, key, identity, deadline)
             except LookupFailed as failure:
-                failure.message = _scrub(failure.message, key)
+                failure.message = scrub(failure.message, key)
                 raise
         raise LookupFailed(
             "timeout",
@@ -264,7 +264,7 @@ class GenerationsApi:
             ) from None
         request_id = response.headers.get("x-request-id")
         if request_id is not None:  # logged below, before any message is scrubbed
-            request_id = _scrub(request_id, key)
+            request_id = scrub(request_id, key)
         logger.info("GET generation -> %d (x-request-id %s)", response.status_code, request_id)
         if response.status_code == 200:
             return _record_from(response, request_id)
@@ -293,7 +293,7 @@ class GenerationsApi:
         finally:
             await response.aclose()
         # Scrubbed before anything reads it: error texts are cut short, which would leave half a key.
-        return _Answer(response.status_code, response.headers, _scrub_bytes(bytes(body), key))
+        return _Answer(response.status_code, response.headers, scrub_bytes(bytes(body), key))
 
 
 @dataclass(frozen=True)
@@ -304,16 +304,6 @@ class _Answer:
 
     def json(self) -> Any:
         return json.loads(self.content)
-
-
-def _scrub(text: str, key: ApiKey) -> str:
-    secret = key.reveal()
-    return text.replace(secret, "[redacted]") if secret else text
-
-
-def _scrub_bytes(content: bytes, key: ApiKey) -> bytes:
-    secret = key.reveal().encode()
-    return content.replace(secret, b"[redacted]") if secret else content
 
 
 def _with_request_id(message: str, request_id: str | None) -> str:

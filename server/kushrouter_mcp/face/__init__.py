@@ -1,0 +1,1 @@
+"""The MCP face: server registration, tool contracts, tool functions, text summaries, the prompt."""

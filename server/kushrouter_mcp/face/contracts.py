@@ -1,0 +1,104 @@
+"""The tools' contracts: titles, descriptions, argument schemas and the batch's output model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ..records.models import Generation
+from ..upstream.batch import MAX_BATCH_IDS
+
+
+class ItemError(BaseModel):
+    """Why one id has no record."""
+
+    kind: str = Field(
+        description="invalid_id, not_found, unauthorized, forbidden, rate_limited, upstream_error, timeout, "
+        "unreachable, bad_response or rejected."
+    )
+    message: str = Field(description="What happened and what to do, in plain words.")
+
+
+class BatchItem(BaseModel):
+    """One distinct id of the batch, with its record or the reason it has none."""
+
+    id: str = Field(description="The id as given.")
+    generation: Generation | None = Field(None, description="The API's record, unchanged, when found.")
+    error: ItemError | None = Field(None, description="Why there is no record, when not found or failed.")
+    waited_seconds: float | None = Field(
+        None, description="Seconds spent waiting for the record to appear (only with wait_seconds)."
+    )
+
+
+class UsageTotals(BaseModel):
+    """The usage token fields summed over the found records (a missing field counts as 0)."""
+
+    generations: int = Field(description="Found records counted in these totals.")
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+
+
+class BatchTotals(BaseModel):
+    overall: UsageTotals
+    by_model: dict[str, UsageTotals] = Field(description='Keyed by the record\'s model ("unknown" if none).')
+    by_endpoint: dict[str, UsageTotals] = Field(
+        description='Keyed by the record\'s endpoint ("unknown" if none).'
+    )
+
+
+class BatchCounts(BaseModel):
+    ids: int = Field(description="Distinct ids looked up (duplicates are collapsed).")
+    found: int
+    not_found: int
+    failed: int = Field(description="Invalid ids and lookups that failed for any reason but a 404.")
+
+
+class BatchResult(BaseModel):
+    """Every distinct id in the order given, with totals over the records found."""
+
+    results: list[BatchItem]
+    counts: BatchCounts
+    totals: BatchTotals
+
+
+GET_GENERATION_DESCRIPTION = """\
+Look up KushRouter's record of one completed LLM request by its generation id: endpoint, model, \
+whether it streamed, the token usage KushRouter billed (prompt, completion, total, cache read and \
+cache write) and the finish reason.
+The id is the request's own id from its response: Chat Completions `chatcmpl-…`, Responses `resp_…`, \
+Anthropic Messages `msg_…` — call extract_generation_id first if you hold the raw body or stream.
+Only the API key that made the request can read its record; a record can take a few seconds to appear \
+after the request ends: pass wait_seconds (up to 60) to keep polling until it does. Records are kept \
+for at least 7 days; completed records are cached, so asking again is free."""
+
+GET_GENERATIONS_DESCRIPTION = f"""\
+Look up many KushRouter generations in one call — e.g. every request of a session — and get the \
+token usage KushRouter billed for them summed up: overall, by model and by endpoint.
+Pass `ids` (1 to {MAX_BATCH_IDS}; duplicates are looked up once, order is kept). Each id gets its \
+record, or an error with a kind (invalid_id, not_found, unauthorized, forbidden, rate_limited, \
+upstream_error, timeout, ...) and a message; one id's failure never fails the call. `counts` says how \
+many were found, not found and failed. Lookups run concurrently and back off together if KushRouter \
+rate-limits the key. Right after the requests finished, pass wait_seconds (up to 60) so records that \
+are not written yet are polled for."""
+
+WAIT_SECONDS_MAX = 60.0
+WAIT_SECONDS_SCHEMA: dict[str, Any] = {
+    "type": "number",
+    "minimum": 0,
+    "maximum": WAIT_SECONDS_MAX,
+    "default": 0,
+}
+
+EXTRACT_DESCRIPTION = """\
+Find the KushRouter generation id in an LLM response you hold, to pass to get_generation. Accepts \
+the raw payload as text or JSON: a response body, a captured SSE stream (with or without `event:` \
+lines), NDJSON, a JSON array of stream events, JSON inside a Markdown fence or with prose around it, a \
+truncated stream, or a bare id.
+Returns `id`, `endpoint` (openai.chat.completions, openai.responses or anthropic.messages), `stream`, \
+and the token `usage` the payload itself reported (in the record's field names) so it can be compared \
+with what was billed. A payload holding several requests lists every id in `ids`, in order.
+Tool-call ids, output-item ids and ids quoted inside generated text are ignored. Needs no key or network."""

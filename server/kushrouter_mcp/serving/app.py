@@ -1,0 +1,154 @@
+"""Streamable HTTP serving: authentication, Host/Origin validation, a bounded body, uvicorn.
+
+Kept apart from `server` so stdio users (every IDE launch) never import any of it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..face.app import create_server
+from ..settings.config import PER_REQUEST, HttpSettings, Settings
+from .auth import auth_settings, token_verifier
+
+MCP_PATH = "/mcp"
+HEALTH_PATH = "/healthz"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def url_host(host: str) -> str:
+    """The host as it stands in a URL or a Host header: IPv6 literals in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
+def transport_security(
+    host: str, extra_hosts: tuple[str, ...] = (), extra_origins: tuple[str, ...] = ()
+) -> TransportSecuritySettings:
+    """Host/Origin validation on for every bind address (the SDK turns it on only for loopback).
+
+    Loopback names and the bound address are allowed with any port, and without one (a
+    reverse proxy on port 80 sends a bare Host); so are the operator's extra hosts and origins
+    (a proxy's public name). Any other Host gets 421, any other Origin 403.
+    """
+    names = {url_host(name) for name in (*LOOPBACK_HOSTS, host)}
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=sorted(names | {f"{name}:*" for name in names} | set(extra_hosts)),
+        allowed_origins=sorted(
+            {
+                f"{scheme}://{name}{any_port}"
+                for name in names
+                for scheme in ("http", "https")
+                for any_port in ("", ":*")
+            }
+            | set(extra_origins)
+        ),
+    )
+
+
+class BodySizeLimit:
+    """Answers a body declared over the limit with a 413 that names the limit and how to raise it.
+
+    The SDK's own check stays behind it for bodies sent without a Content-Length.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers") or ()) if scope["type"] == "http" else {}
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            message = (
+                f"Request body too large: {int(declared):,} bytes, over this server's limit of "
+                f"{self.limit:,} bytes. Send a smaller payload, or raise the limit with --max-body-bytes or "
+                "KUSHROUTER_MCP_MAX_BODY_BYTES."
+            )
+            body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}})
+            response = Response(body.encode(), status_code=413, media_type="application/json")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How this process serves HTTP: where, in which key mode, stateful or not."""
+
+    host: str
+    http: HttpSettings
+    stateless: bool = False
+
+    @property
+    def authenticated(self) -> bool:
+        return self.http.key_mode == PER_REQUEST or bool(self.http.tokens)
+
+
+def exposure_problem(serving: Serving) -> str | None:
+    """Why serving would expose the server's key to anyone who can connect, or None when it's safe."""
+    if serving.host in LOOPBACK_HOSTS or serving.authenticated:
+        return None
+    return (
+        f"Refusing to serve on {serving.host} without authentication: anyone who can reach it could read "
+        "generations with this server's key. Either set access tokens (KUSHROUTER_MCP_TOKENS=tok1,tok2 or "
+        "KUSHROUTER_MCP_TOKENS_FILE=/path) that clients send as 'Authorization: Bearer <token>', or use "
+        "--key-mode per-request so each client sends its own KushRouter key, or bind to 127.0.0.1 (the "
+        "default) behind a reverse proxy or SSH tunnel."
+    )
+
+
+async def _healthz(_: Request) -> Response:
+    """Liveness only: no auth, no upstream call, so a load balancer's probe costs nothing."""
+    return JSONResponse({"status": "ok"})
+
+
+class CallsInFlight:
+    """Counts POSTs being answered (tool calls among them): what a graceful shutdown waits for.
+
+    GETs are left out: a client's standalone SSE stream stays open for as long as it likes.
+    """
+
+    count = 0
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        CallsInFlight.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            CallsInFlight.count -= 1
+
+
+def http_app(settings: Settings, serving: Serving) -> ASGIApp:
+    """The streamable HTTP app at /mcp plus /healthz, authenticated as the key mode says."""
+    if serving.http.key_mode == PER_REQUEST:
+        settings = replace(settings, api_key=None)  # only callers' keys are ever used
+    verifier = token_verifier(serving.http.key_mode, serving.http.tokens) if serving.authenticated else None
+    auth = auth_settings(f"http://{url_host(serving.host)}") if verifier else None
+    server = create_server(settings, token_verifier=verifier, auth=auth)
+    server.custom_route(HEALTH_PATH, methods=["GET"])(_healthz)
+    app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        # Stateless: no session to find, so any replica or worker can answer any request; JSON
+        # answers because no later request could pick up an SSE stream left behind.
+        stateless_http=serving.stateless,
+        json_response=serving.stateless,
+        max_request_body_size=settings.max_body_bytes,
+        transport_security=transport_security(
+            serving.host, serving.http.allowed_hosts, serving.http.allowed_origins
+        ),
+        host=serving.host,
+    )
+    return CallsInFlight(BodySizeLimit(app, settings.max_body_bytes))

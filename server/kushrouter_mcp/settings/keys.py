@@ -1,0 +1,65 @@
+"""Secrets and who they speak for: the API key that never shows, its keyed-hash identity, scrubbing.
+
+The cache, the rate-limit gate and HTTP sessions are keyed by identities, never by keys. The
+identity secret is random per process, so an identity means nothing outside it and can't be
+reversed into the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+REDACTED = "[redacted]"
+# Principals (HTTP session owners) of callers' own KushRouter keys start with this prefix;
+# access tokens' principals never do.
+CALLER_KEY_PRINCIPAL = "key"
+
+
+class ApiKey:
+    """The API key: readable where a request is built, masked everywhere else."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "ApiKey('***')"
+
+    __str__ = __repr__
+
+
+class KeyIdentities:
+    """Maps API keys to opaque identities: equal keys, equal identities; nothing else is shared."""
+
+    __slots__ = ("_secret",)
+
+    def __init__(self) -> None:
+        self._secret = secrets.token_bytes(32)
+
+    def of(self, key: ApiKey) -> bytes:
+        # Keyed BLAKE2b is a MAC: without the secret, an identity can't be tested against a guessed key.
+        return hashlib.blake2b(key.reveal().encode(), key=self._secret, digest_size=16).digest()
+
+
+def principal(prefix: str, identity: bytes) -> str:
+    """A credential's name in sessions and logs: its keyed hash, meaningless outside this process."""
+    return f"{prefix}-{identity.hex()}"
+
+
+def is_caller_key_principal(name: str) -> bool:
+    return name.startswith(f"{CALLER_KEY_PRINCIPAL}-")
+
+
+def scrub(text: str, key: ApiKey) -> str:
+    secret = key.reveal()
+    return text.replace(secret, REDACTED) if secret else text
+
+
+def scrub_bytes(content: bytes, key: ApiKey) -> bytes:
+    secret = key.reveal().encode()
+    return content.replace(secret, REDACTED.encode()) if secret else content
