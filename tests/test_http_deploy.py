@@ -157,7 +157,9 @@ async def test_workers_serve_stateless_calls_and_stop_cleanly(
     assert await wait_exit(process) == 0, log.read_text()
     logs = log.read_text()
     # In our format (the SDK's own handler would print bare messages, unscrubbed).
-    assert "INFO kushrouter_mcp.upstream.client: GET generation" in logs, "the workers must log through our handler"
+    assert "INFO kushrouter_mcp.upstream.client: GET generation" in logs, (
+        "the workers must log through our handler"
+    )
     assert ALICE_KEY not in logs and BOB_KEY not in logs
 
 

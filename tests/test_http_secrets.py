@@ -89,6 +89,7 @@ async def test_per_request_mode_leaks_no_caller_key(
 def assert_all_clean(texts: list[str], log: Path) -> None:
     logs = log.read_text()
     # Real log lines, through our scrubbing handler (the SDK's own would print bare messages).
-    assert "INFO kushrouter_mcp.upstream.client: GET generation" in logs and " DEBUG " in logs, "no real log lines seen"
+    assert "INFO kushrouter_mcp.upstream.client: GET generation" in logs, "no real log lines seen"
+    assert " DEBUG " in logs, "no DEBUG lines seen"
     for text in [*texts, logs]:
         assert_clean(text)

@@ -527,7 +527,10 @@ def test_serve_forever_prints_the_env_lines_then_stops_on_sigterm() -> None:
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")])),
     }
-    code = "import sys; from kushrouter_mcp.sandbox.runner import serve_forever as s; sys.exit(s('127.0.0.1', 0))"
+    code = (
+        "import sys; from kushrouter_mcp.sandbox.runner import serve_forever as s; "
+        "sys.exit(s('127.0.0.1', 0))"
+    )
     with subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     ) as process:

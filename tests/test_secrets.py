@@ -66,7 +66,9 @@ async def test_no_error_path_leaks_the_key_over_stdio(
             outputs.append(ok.model_dump_json())
     logs = stderr.read_text()
     # Real log lines, through our scrubbing handler (the SDK's own would print bare messages).
-    assert "INFO kushrouter_mcp.upstream.client: GET generation" in logs, "the test must have seen real log lines"
+    assert "INFO kushrouter_mcp.upstream.client: GET generation" in logs, (
+        "the test must have seen real log lines"
+    )
     for text in [*outputs, logs]:
         assert_clean(text)
 
