@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Judge the installed server with the official MCP conformance suite's server scenarios.
 
-Python 3.11 standard library only. Run with the Python of the environment that has the project
-installed, e.g.:
+Python 3.11 standard library and the installed project's process helpers
+(kushrouter_mcp.sandbox.processes) only. Run with the Python of the environment that has the
+project installed, e.g.:
 
     .ci-cache/venv/bin/python .ci/conformance_check.py \
         --conformance .ci-cache/conformance/node_modules/@modelcontextprotocol/conformance
@@ -32,19 +33,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from inspector_check import (
-    CheckFailed,
-    add_tool_arguments,
-    free_port,
-    start_http_server,
-    stop_process,
-    wait_for_port,
-)
+from inspector_check import add_tool_arguments, start_http_server
+
+from kushrouter_mcp.sandbox.processes import ProcessDidNotStart
 
 HERE = Path(__file__).resolve().parent
 BASELINE = HERE / "conformance-baseline.yml"
 SUITE_TIMEOUT = 300.0
-HTTP_START_TIMEOUT = 20.0
 
 # Scenarios whose verdict says something about any MCP server, fixtures or not.
 MUST_PASS = (
@@ -190,19 +185,19 @@ def main() -> int:
     add_tool_arguments(parser)
     args = parser.parse_args()
     baseline = read_baseline(BASELINE)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/mcp"
     with tempfile.TemporaryDirectory(prefix="kushrouter-conformance-") as scratch:
         log_path = Path(scratch) / "server.log"
-        # The discard port upstream: nothing is ever looked up.
-        process = start_http_server(
-            args.server, port, {"KUSHROUTER_BASE_URL": "http://127.0.0.1:9"}, log_path
-        )
+        try:
+            # The discard port upstream: nothing is ever looked up.
+            server = start_http_server(args.server, {"KUSHROUTER_BASE_URL": "http://127.0.0.1:9"}, log_path)
+        except ProcessDidNotStart as exc:
+            print(f"FAIL the server did not start: {exc}", flush=True)
+            return 1
+        url, process = server.url, server.process
         try:
             try:
-                wait_for_port("127.0.0.1", port, HTTP_START_TIMEOUT, process, "HTTP server")
                 capabilities = declared_capabilities(url)
-            except (CheckFailed, OSError, ValueError, LookupError, RuntimeError) as exc:  # OSError: urllib's
+            except (OSError, ValueError, LookupError, RuntimeError) as exc:  # OSError: urllib's
                 print(f"FAIL the server did not answer initialize: {exc!r}", flush=True)
                 print_log(log_path)
                 return 1
@@ -214,7 +209,7 @@ def main() -> int:
                 print(f"FAIL the server exited (code {process.returncode}) during the suite", flush=True)
                 suite_rc = suite_rc or 1
         finally:
-            stop_process(process)
+            server.stop()
         print("\nscenario verdicts:", flush=True)
         report(baseline, must_pass, results)
         problems = judge(baseline, must_pass, results)

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Drive the installed kushrouter-mcp server with the MCP Inspector CLI (a client we did not write).
 
-Python 3.11 standard library only. Run with the Python of the environment that has the project
-installed, e.g.:
+Python 3.11 standard library and the installed project's process helpers
+(kushrouter_mcp.sandbox.processes) only. Run with the Python of the environment that has the
+project installed, e.g.:
 
     .ci-cache/venv/bin/python .ci/inspector_check.py --launcher \
         .ci-cache/inspector/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js
@@ -27,28 +28,34 @@ Inspector CLI facts this relies on (verified against @modelcontextprotocol/inspe
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import queue
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from kushrouter_mcp.sandbox.processes import (
+    ProcessDidNotStart,
+    SandboxProcess,
+    ServerProcess,
+    free_port,
+    kushrouter_command,
+    start_sandbox,
+    start_server,
+    stop_process,
+)
+
 SUBPROCESS_TIMEOUT = 60.0  # seconds, for every Inspector run
 SANDBOX_START_TIMEOUT = 30.0
 HTTP_START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
+SANDBOX_STDERR = "sandbox.stderr.log"
 
 CHAT_ID = "chatcmpl-1731753062-2q7nyc"
 RESPONSES_ID = "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b"
@@ -146,28 +153,6 @@ def _clip(text: str, limit: int = 2000) -> str:
     return text.replace("\n", "\n            ") if text else "<empty>"
 
 
-def _kill_group(proc: subprocess.Popen[Any], sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
-
-
-def stop_process(proc: subprocess.Popen[Any] | None) -> int | None:
-    """SIGTERM the process group we started, then SIGKILL it if it does not exit in time."""
-    if proc is None:
-        return None
-    if proc.poll() is None:
-        _kill_group(proc, signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc, signal.SIGKILL)
-            proc.wait(timeout=STOP_TIMEOUT)
-    else:
-        # The leader is gone; make sure nothing else of its group lingers.
-        _kill_group(proc, signal.SIGKILL)
-    return proc.returncode
-
-
 class Inspector:
     def __init__(self, node: str, launcher: Path, home: Path) -> None:
         self.node = node
@@ -194,119 +179,49 @@ class Inspector:
             out, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(proc, signal.SIGKILL)
+            stop_process(proc, STOP_TIMEOUT, group=True)
             out, err = proc.communicate(timeout=STOP_TIMEOUT)
         # A stdio server spawned by the Inspector shares its process group: leave nothing behind.
-        _kill_group(proc, signal.SIGKILL)
+        stop_process(proc, STOP_TIMEOUT, group=True)
         run = InspectorRun(argv, None if timed_out else proc.returncode, out or "", err or "", timed_out)
         self.runs.append(run)
         return run
 
 
-class Sandbox:
-    """`kushrouter-mcp sandbox --port 0`: first stdout line base URL, second the API key."""
-
-    def __init__(self, server_cmd: str, log_dir: Path) -> None:
-        self.server_cmd = server_cmd
-        self.stderr_path = log_dir / "sandbox.stderr.log"
-        self.proc: subprocess.Popen[str] | None = None
-        self.stdout_lines: list[str] = []
-        self.base_url = ""
-        self.api_key = ""
-
-    def start(self) -> None:
-        stderr_file = open(self.stderr_path, "w")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            [self.server_cmd, "sandbox", "--port", "0"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr_file,
-            text=True,
-            bufsize=1,
-            start_new_session=True,
-        )
-        stderr_file.close()
-        lines: queue.Queue[str | None] = queue.Queue()
-        assert self.proc.stdout is not None
-        stdout = self.proc.stdout
-
-        def pump() -> None:
-            # Keeps draining stdout for the sandbox's whole life so it never blocks on a full pipe.
-            for line in stdout:
-                lines.put(line)
-            lines.put(None)
-
-        threading.Thread(target=pump, name="sandbox-stdout", daemon=True).start()
-        deadline = time.monotonic() + SANDBOX_START_TIMEOUT
-        first_two: list[str] = []
-        while len(first_two) < 2:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise CheckFailed(
-                    f"sandbox printed {len(first_two)} of 2 lines within {SANDBOX_START_TIMEOUT:.0f}s; "
-                    f"got {first_two!r}; stderr: {_clip(self.stderr())}"
-                )
-            try:
-                line = lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-                raise CheckFailed(
-                    f"sandbox exited (code {self.proc.returncode}) after {len(first_two)} stdout lines "
-                    f"{first_two!r}; stderr: {_clip(self.stderr())}"
-                )
-            first_two.append(line.rstrip("\r\n"))
-        self.stdout_lines = first_two
-        url_line, key_line = first_two
-        if not url_line.startswith("KUSHROUTER_BASE_URL="):
-            raise CheckFailed(f"first sandbox stdout line is not KUSHROUTER_BASE_URL=...: {url_line!r}")
-        if not key_line.startswith("KUSHROUTER_API_KEY="):
-            raise CheckFailed("second sandbox stdout line does not start with KUSHROUTER_API_KEY=")
-        self.base_url = url_line.split("=", 1)[1]
-        self.api_key = key_line.split("=", 1)[1]
-        if self.api_key:
-            _SECRETS.append(self.api_key)
-        parts = urlsplit(self.base_url)
-        if parts.scheme != "http" or parts.hostname != "127.0.0.1" or not parts.port:
-            raise CheckFailed(f"sandbox base URL is not http://127.0.0.1:<port>: {self.base_url!r}")
-        if len(self.api_key) < 8:
-            raise CheckFailed(f"sandbox API key is too short to check for leaks ({len(self.api_key)} chars)")
-        wait_for_port("127.0.0.1", parts.port, HTTP_START_TIMEOUT, self.proc, "sandbox")
-
-    def stderr(self) -> str:
-        try:
-            return self.stderr_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def stop(self) -> int | None:
-        return stop_process(self.proc)
+def start_checked_sandbox(server_cmd: str, log_dir: Path) -> SandboxProcess:
+    """`kushrouter-mcp sandbox --port 0` in its own process group, its stderr in `log_dir`; its key
+    joins the secrets this script redacts, and its URL must be loopback."""
+    sandbox = start_sandbox(
+        executable=server_cmd,
+        stderr=log_dir / SANDBOX_STDERR,
+        timeout=SANDBOX_START_TIMEOUT,
+        own_group=True,
+    )
+    if sandbox.api_key:
+        _SECRETS.append(sandbox.api_key)
+    parts = urlsplit(sandbox.base_url)
+    if parts.scheme != "http" or parts.hostname != "127.0.0.1" or not parts.port:
+        sandbox.stop()
+        raise CheckFailed(f"sandbox base URL is not http://127.0.0.1:<port>: {sandbox.base_url!r}")
+    if len(sandbox.api_key) < 8:
+        sandbox.stop()
+        raise CheckFailed(f"sandbox API key is too short to check for leaks ({len(sandbox.api_key)} chars)")
+    return sandbox
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def start_http_server(server_cmd: str, env: dict[str, str], log_path: Path) -> ServerProcess:
+    """`kushrouter-mcp --transport http` on a free loopback port, listening, in its own process group.
 
-
-def start_http_server(
-    server_cmd: str, port: int, env: dict[str, str], log_path: Path
-) -> subprocess.Popen[bytes]:
-    """`kushrouter-mcp --transport http` on 127.0.0.1:`port`, output to `log_path`, in its own group.
-
-    Its environment is `env` with PATH and a scratch HOME only: nothing of this machine's (a proxy,
-    a KUSHROUTER_* setting) reaches it.
+    Its environment is `env` with PATH and a scratch HOME only (the clean environment of
+    kushrouter_mcp.sandbox.processes): nothing of this machine's (a proxy, a KUSHROUTER_* setting)
+    reaches it.
     """
-    with log_path.open("wb") as log:
-        return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            [server_cmd, "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={"PATH": os.environ.get("PATH", ""), "HOME": str(log_path.parent), **env},
-            start_new_session=True,
-        )
+    port = free_port()
+    argv = kushrouter_command(
+        "--transport", "http", "--host", "127.0.0.1", "--port", str(port), executable=server_cmd
+    )
+    home = {"HOME": str(log_path.parent)}
+    return start_server(argv, port, {**home, **env}, log_path, timeout=HTTP_START_TIMEOUT, own_group=True)
 
 
 def add_tool_arguments(parser: argparse.ArgumentParser) -> None:
@@ -317,22 +232,6 @@ def add_tool_arguments(parser: argparse.ArgumentParser) -> None:
         default=str(Path(sys.executable).parent / "kushrouter-mcp"),
         help="kushrouter-mcp executable (default: next to this Python)",
     )
-
-
-def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[Any], what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise CheckFailed(f"{what} exited with code {proc.returncode} before accepting connections")
-        try:
-            with socket.create_connection((host, port), timeout=1.0):
-                return
-        except OSError:
-            if time.monotonic() >= deadline:
-                raise CheckFailed(
-                    f"{what} did not accept connections on {host}:{port} within {timeout:.0f}s"
-                ) from None
-            time.sleep(0.2)
 
 
 # --------------------------------------------------------------------------------------------- checks
@@ -529,7 +428,7 @@ PROMPTS = ["--method", "prompts/list"]
 
 
 def transport_checks(
-    results: Results, insp: Inspector, name: str, target: list[str], sandbox: Sandbox
+    results: Results, insp: Inspector, name: str, target: list[str], sandbox: SandboxProcess
 ) -> None:
     """What every transport must show a client we did not write: tools, calls, resource, prompt."""
     run_check(results, f"{name} tools/list", check_tools_list, insp.run(target, LIST))
@@ -545,7 +444,7 @@ def transport_checks(
     run_check(results, f"{name} tools/list modern era", check_tools_list, modern)
 
 
-def stdio_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: Sandbox) -> None:
+def stdio_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: SandboxProcess) -> None:
     environment = [f"KUSHROUTER_BASE_URL={sandbox.base_url}", f"KUSHROUTER_API_KEY={sandbox.api_key}"]
     target = [server_cmd, *(part for variable in environment for part in ("-e", variable))]
     transport_checks(results, insp, "stdio", target, sandbox)
@@ -556,39 +455,39 @@ def http_server(
     results: Results, name: str, server_cmd: str, env: dict[str, str], log_dir: Path
 ) -> Iterator[list[str] | None]:
     """`kushrouter-mcp --transport http` on loopback: yields the Inspector's target (None: no start)."""
-    port = free_port()
     log_path = log_dir / f"{name}.log"
-    proc: subprocess.Popen[bytes] | None = None
+    server: ServerProcess | None = None
     failures_before = len(results.failed)
     try:
-        proc = start_http_server(server_cmd, port, env, log_path)
         try:
-            wait_for_port("127.0.0.1", port, HTTP_START_TIMEOUT, proc, "HTTP server")
-        except CheckFailed as exc:
-            results.fail(f"{name} start", f"{exc}; log: {_clip(log_path.read_text(errors='replace'))}")
+            server = start_http_server(server_cmd, env, log_path)
+        except ProcessDidNotStart as exc:
+            results.fail(f"{name} start", _clip(str(exc)))
             yield None
             return
-        results.ok(f"{name} start", f"127.0.0.1:{port}")
+        results.ok(f"{name} start", f"127.0.0.1:{server.port}")
         # A URL ending in /mcp selects streamable HTTP; --stored-auth-only keeps it non-interactive.
-        yield [f"http://127.0.0.1:{port}/mcp", "--transport", "http", "--stored-auth-only"]
-        if proc.poll() is not None:
-            results.fail(f"{name} alive", f"exited with code {proc.returncode} during the checks")
+        yield [server.url, "--transport", "http", "--stored-auth-only"]
+        if server.process.poll() is not None:
+            results.fail(f"{name} alive", f"exited with code {server.process.returncode} during the checks")
     finally:
-        code = stop_process(proc)
+        code = server.stop() if server else None
         if code is not None:
             print(f"info: {name} stopped (exit code {code})", flush=True)
         if len(results.failed) > failures_before and log_path.exists():
             print(f"info: {name} log:\n    {_clip(log_path.read_text(errors='replace'), 4000)}", flush=True)
 
 
-def http_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: Sandbox, log_dir: Path) -> None:
+def http_checks(
+    results: Results, insp: Inspector, server_cmd: str, sandbox: SandboxProcess, log_dir: Path
+) -> None:
     with http_server(results, "http", server_cmd, _upstream(sandbox), log_dir) as target:
         if target is not None:
             transport_checks(results, insp, "http", target, sandbox)
 
 
 def http_auth_checks(
-    results: Results, insp: Inspector, server_cmd: str, sandbox: Sandbox, log_dir: Path
+    results: Results, insp: Inspector, server_cmd: str, sandbox: SandboxProcess, log_dir: Path
 ) -> None:
     """Both key modes, with the credential sent as a header by the Inspector: in, and out without it."""
     _SECRETS.append(ACCESS_TOKEN)
@@ -612,7 +511,7 @@ def http_auth_checks(
             )
 
 
-def _upstream(sandbox: Sandbox) -> dict[str, str]:
+def _upstream(sandbox: SandboxProcess) -> dict[str, str]:
     return {"KUSHROUTER_BASE_URL": sandbox.base_url, "KUSHROUTER_API_KEY": sandbox.api_key}
 
 
@@ -637,12 +536,12 @@ def main() -> int:
         home.mkdir(parents=True, exist_ok=True)
         insp = Inspector(args.node, args.launcher.resolve(), home)
         results = Results()
-        sandbox = Sandbox(server_cmd, tmp_path)
+        sandbox: SandboxProcess | None = None
         print(f"info: server={server_cmd} launcher={args.launcher} HOME={home}", flush=True)
         try:
             try:
-                sandbox.start()
-            except CheckFailed as exc:
+                sandbox = start_checked_sandbox(server_cmd, tmp_path)
+            except (CheckFailed, ProcessDidNotStart) as exc:
                 results.fail("sandbox start", str(exc))
             else:
                 results.ok("sandbox start", sandbox.base_url)
@@ -658,11 +557,11 @@ def main() -> int:
                 else:
                     results.ok("no API key or token in any Inspector output", f"{len(insp.runs)} runs")
         finally:
-            code = sandbox.stop()
-            if code is not None:
-                print(f"info: sandbox stopped (exit code {code})", flush=True)
-            if results.failed and sandbox.proc is not None:
-                print(f"info: sandbox stderr:\n    {_clip(sandbox.stderr(), 4000)}", flush=True)
+            if sandbox is not None:
+                print(f"info: sandbox stopped (exit code {sandbox.stop()})", flush=True)
+            if results.failed and (tmp_path / SANDBOX_STDERR).exists():
+                stderr = (tmp_path / SANDBOX_STDERR).read_text(errors="replace")
+                print(f"info: sandbox stderr:\n    {_clip(stderr, 4000)}", flush=True)
 
     print(f"inspector_check: {len(results.passed)} passed, {len(results.failed)} failed", flush=True)
     return 1 if results.failed else 0

@@ -1,5 +1,5 @@
-"""What every bench shares: the two servers, a raw stdio JSON-RPC client, medians, the verdict line,
-the sandbox and HTTP servers as processes, and /proc readings.
+"""What every bench shares: the two servers, a raw stdio JSON-RPC client, medians, the verdict line
+and /proc readings (servers and the sandbox as processes: kushrouter_mcp.sandbox.processes).
 
 The client is deliberately not the SDK's: a line written, a line read, so the clock sees the
 server and the pipe and nothing of a client's own validation. Both servers get the same
@@ -9,15 +9,11 @@ treatment; only the ratio between them, measured side by side in one run, means 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +21,7 @@ import httpx
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from kushrouter_mcp.sandbox import processes
 from kushrouter_mcp.sandbox.samples import ALICE_KEY
 
 BENCH = Path(__file__).resolve().parent
@@ -95,15 +92,12 @@ def initialize_params(client_name: str) -> dict[str, Any]:
     }
 
 
-def server_env(base_url: str = "http://127.0.0.1:9", api_key: str = "") -> dict[str, str]:
+def server_env(base_url: str = "http://127.0.0.1:9", api_key: str | None = None) -> dict[str, str]:
     """The environment an IDE would give either server: its settings and PATH, nothing else.
 
     The default base URL is the discard port on loopback: nothing is ever reached by accident.
     """
-    env = {"KUSHROUTER_BASE_URL": base_url, "PATH": os.environ.get("PATH", "")}
-    if api_key:
-        env["KUSHROUTER_API_KEY"] = api_key
-    return env
+    return processes.server_env(base_url, api_key)
 
 
 class StdioServer:
@@ -225,76 +219,6 @@ def proc_status_kib(pid: int, field: str) -> int:
         if line.startswith(f"{field}:"):
             return int(line.split()[1])
     raise RuntimeError(f"no {field} in /proc/{pid}/status (Linux only)")
-
-
-def stop(process: subprocess.Popen[Any]) -> None:
-    """SIGTERM, then the exit awaited; kill only a process that ignores it."""
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-@contextmanager
-def sandbox_process(latency_ms: float = 0.0) -> Iterator[str]:
-    """`kushrouter-mcp sandbox` on a free loopback port, in its own process (no GIL shared with us).
-
-    Yields its base URL; it accepts ALICE_KEY (and the other sandbox keys).
-    """
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kushrouter_mcp", "sandbox", "--port", "0", "--latency-ms", str(latency_ms)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline().strip()
-        if not first.startswith("KUSHROUTER_BASE_URL="):
-            raise RuntimeError(f"the sandbox did not start: {first!r}")
-        yield first.partition("=")[2]
-    finally:
-        stop(process)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def http_process(
-    argv: Sequence[str], port: int, env: dict[str, str] | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A server process, yielded once something listens on `port` on loopback; stopped after.
-
-    Its stderr (start-up banners) is kept out of the bench's output, and shown if it fails to start.
-    """
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(argv, env=env, cwd=BENCH.parent, stderr=stderr)
-        try:
-            deadline = time.monotonic() + 30
-            while not _listening(port):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    stderr.seek(0)
-                    tail = stderr.read()[-2000:].decode(errors="replace")
-                    raise RuntimeError(f"{' '.join(argv)} did not listen on port {port}:\n{tail}")
-                time.sleep(0.05)
-            yield process
-        finally:
-            stop(process)
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def publish(base_url: str, ids: list[str]) -> None:

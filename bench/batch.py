@@ -15,7 +15,8 @@ import time
 import anyio
 import httpx
 
-from _common import UNCACHED, publish, sandbox_process, stdio_server
+from _common import UNCACHED, publish, stdio_server
+from kushrouter_mcp.sandbox.processes import running_sandbox
 from kushrouter_mcp.sandbox.samples import ALICE_KEY
 
 IDS = [f"chatcmpl-bench-{n:03d}" for n in range(200)]
@@ -41,7 +42,8 @@ async def bare(http: httpx.AsyncClient) -> float:
 
 
 async def main() -> None:
-    with sandbox_process(LATENCY_MS) as base_url:
+    with running_sandbox("--latency-ms", str(LATENCY_MS)) as sandbox:
+        base_url = sandbox.base_url
         publish(base_url, IDS)
         headers = {"Authorization": f"Bearer {ALICE_KEY}"}
         server = stdio_server(base_url, **UNCACHED, KUSHROUTER_MCP_BATCH_CONCURRENCY=str(CONCURRENCY))

@@ -18,9 +18,10 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent
 
-from _common import UNCACHED, sandbox_process, stdio_server
+from _common import UNCACHED, stdio_server
 from kushrouter_mcp.face.summaries import summarize_record
 from kushrouter_mcp.records.models import Generation
+from kushrouter_mcp.sandbox.processes import running_sandbox
 from kushrouter_mcp.sandbox.samples import CHAT_ID, SEED_RECORDS
 
 CALLS = 800  # per server, one call to each server in turn (rotating the order): drift hits all alike
@@ -50,7 +51,8 @@ async def one_call(client: Client) -> float:
 
 async def main() -> None:
     samples: dict[str, list[float]] = {"uncached": [], "cached": [], "floor": []}
-    with sandbox_process() as base_url:
+    with running_sandbox() as sandbox:
+        base_url = sandbox.base_url
         servers = {
             "uncached": stdio_server(base_url, **UNCACHED),
             "cached": stdio_server(base_url),

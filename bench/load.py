@@ -38,18 +38,17 @@ from typing import Any
 import httpx
 
 from _common import (
+    BENCH,
     FLOOR,
     OURS,
     PROTOCOL_VERSION,
     UNCACHED,
     describe,
-    free_port,
-    http_process,
     initialize_params,
     proc_status_kib,
-    sandbox_process,
     server_env,
 )
+from kushrouter_mcp.sandbox.processes import free_port, running_sandbox, running_server
 from kushrouter_mcp.sandbox.samples import ALICE_KEY, CHAT_ID
 
 GOAL = 0.85  # get_generation calls/s at least this fraction of the echo floor's
@@ -106,8 +105,9 @@ def start_servers(stack: ExitStack, base_url: str, stateless: bool) -> tuple[lis
     pids: dict[str, int] = {}
     for name, (argv, env) in servers.items():
         port = free_port()
-        pids[name] = stack.enter_context(http_process(argv(port), port, env)).pid
-        urls[name] = f"http://127.0.0.1:{port}/mcp"
+        started = running_server(argv(port), port, env, timeout=30, stop_timeout=30, cwd=BENCH.parent)
+        server = stack.enter_context(started)
+        pids[name], urls[name] = server.process.pid, server.url
     auth = {"Authorization": f"Bearer {TOKEN}"}
     lookup = {"id": CHAT_ID}
     targets = [
@@ -237,7 +237,8 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, dict[str, float]] = {}  # mode -> target -> ratio to the echo floor
     errors = 0
-    with sandbox_process() as base_url:
+    with running_sandbox() as sandbox:
+        base_url = sandbox.base_url
         for mode in args.modes.split(","):
             results[mode], mode_errors = bench_mode(base_url, mode == "stateless", args)
             errors += mode_errors

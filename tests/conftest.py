@@ -1,17 +1,24 @@
-"""Shared fixtures: the sandbox upstream on real loopback TCP, servers as real subprocesses."""
+"""Shared fixtures: the sandbox upstream on real loopback TCP, servers as real subprocesses.
+
+The process helpers live in kushrouter_mcp.sandbox.processes (the benches and CI use them too);
+`free_port` and `stop_process` are imported here for the tests that take them from conftest.
+"""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from kushrouter_mcp.sandbox import processes
+from kushrouter_mcp.sandbox.processes import (
+    free_port,
+    kushrouter_command,
+    start_server,
+    stop_process,
+)
 from kushrouter_mcp.sandbox.runner import RunningSandbox, run_sandbox
 from kushrouter_mcp.sandbox.samples import ALICE_KEY
 
@@ -38,31 +45,8 @@ def sandbox(sandbox_session: RunningSandbox) -> Iterator[RunningSandbox]:
 
 
 def server_env(base_url: str, api_key: str | None = ALICE_KEY, **extra: str) -> dict[str, str]:
-    """The environment a client would give the server: only what it needs."""
-    env = {"PATH": os.environ.get("PATH", ""), "KUSHROUTER_BASE_URL": base_url, **extra}
-    if api_key is not None:
-        env["KUSHROUTER_API_KEY"] = api_key
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listened on port {port} within {timeout} s")
+    """The environment a client would give the server: only what it needs (Alice's key by default)."""
+    return processes.server_env(base_url, api_key, **extra)
 
 
 def start_http_server(
@@ -70,29 +54,9 @@ def start_http_server(
 ) -> tuple[subprocess.Popen[bytes], int, Path]:
     """`kushrouter-mcp --transport http` on a free port, listening; output goes to a log file to inspect."""
     port = free_port()
-    log = log_dir / f"http-server-{port}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kushrouter_mcp", "--transport", "http", "--port", str(port), *args],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_port(port, process)
-    except BaseException:
-        stop_process(process)
-        raise
-    return process, port, log
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    argv = kushrouter_command("--transport", "http", "--port", str(port), *args)
+    server = start_server(argv, port, env, log_dir / f"http-server-{port}.log")
+    return server.process, port, server.log
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from conftest import start_http_server, stop_process
+from conftest import start_http_server
+from kushrouter_mcp.sandbox.processes import stop_process
 
 StartHttp = Callable[..., tuple[str, Path]]
 MODERN = "2026-07-28"

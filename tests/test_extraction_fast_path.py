@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kushrouter_mcp.extraction import NoGenerationIdFound, extract_generations
-from kushrouter_mcp.extraction import reader as extraction
+from kushrouter_mcp.extraction.fast_path import InertEvents
 
 
 def _chunk(gen_id: str, delta: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -146,12 +146,12 @@ def _ndjson(rng: random.Random, events: list[dict[str, Any]]) -> str:
 
 
 def _everything_parsed(text: str) -> dict[str, Any] | None:
-    original = extraction._InertEvents.take
-    extraction._InertEvents.take = lambda self, data: False  # type: ignore[method-assign]
+    original = InertEvents.take
+    InertEvents.take = lambda self, data: False  # type: ignore[method-assign]
     try:
         return _result(text)
     finally:
-        extraction._InertEvents.take = original  # type: ignore[method-assign]
+        InertEvents.take = original  # type: ignore[method-assign]
 
 
 def _result(text: str) -> dict[str, Any] | None:
@@ -180,7 +180,7 @@ def test_runs_of_text_chunks_are_skipped_and_the_usage_chunk_is_still_read() -> 
         "stop",
         3,
     )
-    assert extraction._InertEvents().take(events[0]) is False  # nothing learned yet: parsed
+    assert InertEvents().take(events[0]) is False  # nothing learned yet: parsed
 
 
 def test_a_second_stream_whose_id_differs_only_in_digits_is_not_skipped() -> None:
@@ -201,7 +201,7 @@ def test_events_differing_only_in_numbers_and_text_are_skipped_as_one_run() -> N
     )
     done = '{"type":"response.completed","response":{"id":"resp_9","status":"completed"}}'
     text = f'data: {{"type":"response.created","response":{{"id":"resp_9"}}}}\n\n{deltas}data: {done}\n\n'
-    inert = extraction._InertEvents()
+    inert = InertEvents()
     assert inert.take(deltas.split("data: ")[1].split("\n")[0]) and inert.run is not None
     position, matches = 0, 0
     while (run := inert.run.match(deltas, position)) is not None:

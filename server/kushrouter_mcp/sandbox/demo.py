@@ -6,12 +6,12 @@ drives it with the SDK's MCP client and prints what an agent would learn.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 import anyio
 
+from .processes import kushrouter_command, server_env
 from .runner import run_sandbox
 from .samples import ALICE_KEY, SAMPLE_PAYLOADS
 
@@ -44,12 +44,8 @@ async def _drive(base_url: str) -> int:
     from mcp import Client, StdioServerParameters
     from mcp.types import TextContent
 
-    env = {
-        "KUSHROUTER_BASE_URL": base_url,
-        "KUSHROUTER_API_KEY": ALICE_KEY,
-        "PATH": os.environ.get("PATH", ""),
-    }
-    server = StdioServerParameters(command=sys.executable, args=["-m", "kushrouter_mcp"], env=env)
+    command, *args = kushrouter_command()
+    server = StdioServerParameters(command=command, args=args, env=server_env(base_url, ALICE_KEY))
     rows: list[tuple[str, ...]] = []
     async with Client(server) as client:
         listed = await client.list_tools()
