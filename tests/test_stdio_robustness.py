@@ -21,19 +21,10 @@ from typing import Any
 import pytest
 
 from conftest import server_env
+from http_helpers import initialize, rpc
 from kushrouter_mcp.face.stdio import top_level_id
 from kushrouter_mcp.sandbox.runner import RunningSandbox
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -85,7 +76,7 @@ class StdioServer:
         return message
 
     def initialize(self) -> None:
-        self.send(INITIALIZE)
+        self.send(initialize())
         assert self.answer(timeout=20)["id"] == 1  # start-up included
         self.send(INITIALIZED)
 
@@ -154,7 +145,7 @@ def test_an_unreadable_line_gets_an_error_answer_and_serving_goes_on(
 ) -> None:
     line_server.send(line)
     assert error_of(line_server.answer()) == expected
-    line_server.send({"jsonrpc": "2.0", "id": 10, "method": "tools/list"})
+    line_server.send(rpc("tools/list", request_id=10))
     answer = line_server.answer()
     assert answer["id"] == 10
     assert {tool["name"] for tool in answer["result"]["tools"]} >= {"get_generation"}
@@ -166,7 +157,7 @@ def test_all_unreadable_lines_in_one_stream_answer_in_order(line_server: StdioSe
         line_server.send(line)
     answers = [error_of(line_server.answer()) for _ in range(3)]
     assert answers == [(7, PARSE_ERROR), (None, PARSE_ERROR), (None, INVALID_REQUEST)]
-    line_server.send({"jsonrpc": "2.0", "id": 10, "method": "tools/list"})
+    line_server.send(rpc("tools/list", request_id=10))
     assert "result" in line_server.answer()
 
 
@@ -181,7 +172,7 @@ def test_all_unreadable_lines_in_one_stream_answer_in_order(line_server: StdioSe
 def test_a_notification_response_or_blank_line_gets_no_answer(line_server: StdioServer, line: str) -> None:
     """JSON-RPC 2.0: a notification is never answered, not even when the server can't take it."""
     line_server.send(line)
-    line_server.send({"jsonrpc": "2.0", "id": 10, "method": "ping"})
+    line_server.send(rpc("ping", request_id=10))
     assert line_server.answer() == {"jsonrpc": "2.0", "id": 10, "result": {}}
 
 
@@ -190,7 +181,7 @@ def test_a_signal_stops_the_server_promptly_and_answers_calls_in_flight(
     sandbox: RunningSandbox, stdio_server: StdioServer, signum: int, exit_code: int
 ) -> None:
     call = {"name": "get_generation", "arguments": {"id": "sandbox-slow-30"}}
-    stdio_server.send({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": call})
+    stdio_server.send(rpc("tools/call", call, request_id=5))
     deadline = time.monotonic() + 10
     while sandbox.state.request_count == 0:  # the lookup is under way upstream
         assert time.monotonic() < deadline, "the lookup never reached the sandbox"
