@@ -158,8 +158,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .settings.logs import configure_logging
 
     configure_logging(settings.log_level, [settings.api_key.reveal()] if settings.api_key else [])
-    serve_stdio(settings)
-    return 0
+    return serve_stdio(settings)
 
 
 def _http_settings(args: argparse.Namespace) -> HttpSettings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -194,5 +195,12 @@ def _progress(ctx: Context[AppState]) -> Progress:
     return report
 
 
-def serve_stdio(settings: Settings) -> None:
-    create_server(settings).run("stdio")
+def serve_stdio(settings: Settings) -> int:
+    """Serve over stdio until stdin closes or SIGINT/SIGTERM; the exit code (see face/stdio.py)."""
+    from . import stdio  # only the stdio server needs it
+
+    exit_code = stdio.serve(create_server(settings))
+    # The process ends next. Skip the interpreter's final garbage collections: with the SDK loaded they
+    # took over a second on a busy machine (a stop is due within two); nothing left needs them.
+    gc.freeze()
+    return exit_code
