@@ -11,7 +11,7 @@ import httpx
 from conftest import server_env
 from kushrouter_mcp import __version__
 from kushrouter_mcp.sandbox.samples import ALICE_KEY, CHAT_ID
-from kushrouter_mcp.settings.config import ENVIRONMENT
+from kushrouter_mcp.settings.table import ROWS
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -28,7 +28,9 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_help_names_commands_and_every_setting() -> None:
     done = run_cli("--help")
     assert done.returncode == 0
-    for words in ("demo", "sandbox", "--transport", "stdio", "/mcp", *ENVIRONMENT):
+    declared = (row.setting for row in ROWS)
+    names = [name for setting in declared for name in (setting.env, setting.file_env, setting.flag) if name]
+    for words in ("demo", "sandbox", "--transport", "stdio", "/mcp", *names):
         assert words in done.stdout
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import LEAK_CANARY
-from kushrouter_mcp.settings.config import ConfigError, Settings, parse_max_body_bytes
+from kushrouter_mcp.settings.config import ConfigError, HttpSettings, Settings
 from kushrouter_mcp.settings.logs import configure_logging
 
 
@@ -55,10 +55,14 @@ def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
         Settings.from_env({name: value})
 
 
-def test_the_flag_shares_the_environment_rule_and_is_named() -> None:
-    assert parse_max_body_bytes(4096, "--max-body-bytes") == 4096
-    with pytest.raises(ConfigError, match="--max-body-bytes"):
-        parse_max_body_bytes(100, "--max-body-bytes")
+def test_the_flag_shares_the_environment_rule_wins_and_is_named() -> None:
+    env = {"KUSHROUTER_MCP_MAX_BODY_BYTES": "8192", "KUSHROUTER_MCP_LOG_LEVEL": "INFO"}
+    assert Settings.from_env(env).max_body_bytes == 8192
+    assert Settings.from_env(env, {"max_body_bytes": "4096"}).max_body_bytes == 4096
+    with pytest.raises(ConfigError, match="--max-body-bytes 100 is out of range; use a value from 1024"):
+        Settings.from_env(env, {"max_body_bytes": "100"})
+    with pytest.raises(ConfigError, match="--key-mode open is not server-key or per-request"):
+        HttpSettings.from_env({}, {"key_mode": "open"})
 
 
 @pytest.fixture
