@@ -48,7 +48,7 @@ environment:
 
 
 SANDBOX_PORT = Number(int, 0, 65535, "PORT")  # 0: any free port, which the sandbox prints
-_KEY_LIKE = re.compile(r"kr_\S+")
+_KEY_LIKE = re.compile(r"kr_[^\s'\"]+")  # a key as argparse quotes it
 
 
 class _Parser(argparse.ArgumentParser):
