@@ -167,12 +167,15 @@ def _bind_failure(error: OSError, host: str, port: int) -> ConfigError:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    """The server's listening socket, bound before anything says "serving" (as uvicorn binds one)."""
+    """The server's socket, bound before anything says "serving" (as uvicorn's bind_socket binds it).
+
+    Bound, not yet listening: uvicorn listens once the app is ready, so until then a connection is
+    refused rather than queued, and a readiness probe that connects still means "ready".
+    """
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((host, port))
-        listener.listen(2048)  # connections queue from here on, so the printed URL answers
     except OSError as error:
         listener.close()
         raise _bind_failure(error, host, port) from None
