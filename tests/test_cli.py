@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import httpx
+import pytest
 
-from conftest import server_env
+from conftest import LEAK_CANARY, free_port, server_env
 from kushrouter_mcp import __version__
 from kushrouter_mcp.sandbox.samples import ALICE_KEY, CHAT_ID
-from kushrouter_mcp.settings.config import ENVIRONMENT
+from kushrouter_mcp.settings.table import ROWS
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "kushrouter_mcp", *args],
         env=env or server_env("http://127.0.0.1:9", api_key=None),
+        stdin=subprocess.DEVNULL,  # stdio mode ends at once instead of waiting for a client
         capture_output=True,
         text=True,
         timeout=60,
@@ -28,7 +32,9 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_help_names_commands_and_every_setting() -> None:
     done = run_cli("--help")
     assert done.returncode == 0
-    for words in ("demo", "sandbox", "--transport", "stdio", "/mcp", *ENVIRONMENT):
+    declared = (row.setting for row in ROWS)
+    names = [name for setting in declared for name in (setting.env, setting.file_env, setting.flag) if name]
+    for words in ("demo", "sandbox", "--transport", "stdio", "/mcp", *names):
         assert words in done.stdout
 
 
@@ -85,3 +91,85 @@ def test_sandbox_command_prints_settings_and_serves() -> None:
         assert process.wait(timeout=15) == 0
         process.stdout.close()  # type: ignore[union-attr]
         process.stderr.close()  # type: ignore[union-attr]
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess[str], *words: str) -> str:
+    """A refusal as users should meet it: exit 2, nothing on stdout, one line naming the fix."""
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.startswith("kushrouter-mcp: error: ") and done.stderr.count("\n") == 1, done.stderr
+    for word in words:
+        assert word in done.stderr
+    return done.stderr
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "0", "eighty"])
+def test_a_port_out_of_range_is_refused_before_serving(port: str) -> None:
+    done = run_cli("--transport", "http", "--port", port)
+    assert_one_line_error(done, f"--port {port}", "1 to 65535")
+    assert "serving" not in done.stderr
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.create_server(("127.0.0.1", free_port())) as listener:
+        yield listener.getsockname()[1]
+
+
+def test_a_port_in_use_is_one_line_that_says_what_to_do(busy_port: int) -> None:
+    done = run_cli("--transport", "http", "--port", str(busy_port))
+    line = assert_one_line_error(done)
+    assert line == f"kushrouter-mcp: error: port {busy_port} is in use: pick another with --port.\n"
+
+
+def test_the_sandbox_port_follows_the_same_rules(busy_port: int) -> None:
+    assert_one_line_error(run_cli("sandbox", "--port", "99999"), "sandbox --port 99999", "0 to 65535")
+    done = run_cli("sandbox", "--port", str(busy_port))
+    assert_one_line_error(done, f"sandbox: port {busy_port} is in use: pick another with --port")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--port", "8000"),
+        ("--host", "0.0.0.0", "--workers", "2"),
+        ("--stateless",),
+        ("--max-body-bytes", "4096"),
+    ],
+)
+def test_http_flags_with_stdio_are_refused(args: tuple[str, ...]) -> None:
+    assert_one_line_error(run_cli(*args), args[0], "--transport http only")
+
+
+@pytest.mark.parametrize(
+    ("args", "variable"),
+    [
+        (("--api-key", LEAK_CANARY), "KUSHROUTER_API_KEY"),
+        ((f"--api-key={LEAK_CANARY}",), "KUSHROUTER_API_KEY"),
+        (("--transport", "http", "--key", LEAK_CANARY), "KUSHROUTER_API_KEY"),
+        (("--KushRouter_API_Key", LEAK_CANARY), "KUSHROUTER_API_KEY"),
+        (("--base-url", "http://127.0.0.1:8787"), "KUSHROUTER_BASE_URL"),
+        (("--token", LEAK_CANARY), "KUSHROUTER_MCP_TOKENS"),
+        (("--tokens", LEAK_CANARY), "KUSHROUTER_MCP_TOKENS_FILE"),
+        (("sandbox", "--token-file", "tokens.txt"), "KUSHROUTER_MCP_TOKENS_FILE"),
+    ],
+)
+def test_guessed_options_point_to_their_variable_without_echoing_the_value(
+    args: tuple[str, ...], variable: str
+) -> None:
+    line = assert_one_line_error(run_cli(*args), variable, "is no")
+    assert LEAK_CANARY not in line and "invalid choice" not in line
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--frobnicate", LEAK_CANARY), ("unrecognized arguments: --frobnicate", "--help")),
+        (("--transport", "carrier-pigeon"), ("invalid choice: 'carrier-pigeon'", "kushrouter-mcp --help")),
+        ((LEAK_CANARY,), ("invalid choice", "kushrouter-mcp --help")),
+        (("sandbox", "--latency-ms", "soon"), ("--latency-ms", "kushrouter-mcp sandbox --help")),
+    ],
+)
+def test_other_usage_errors_say_where_help_is(args: tuple[str, ...], words: tuple[str, ...]) -> None:
+    line = assert_one_line_error(run_cli(*args), *words)
+    assert LEAK_CANARY not in line

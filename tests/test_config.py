@@ -8,8 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import LEAK_CANARY
-from kushrouter_mcp.settings.config import ConfigError, Settings, parse_max_body_bytes
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import ALICE_KEY, CHAT_ID
+from kushrouter_mcp.settings.config import ConfigError, HttpSettings, Settings
 from kushrouter_mcp.settings.logs import configure_logging
+from kushrouter_mcp.upstream.client import GenerationsApi
 
 
 def test_defaults_without_environment() -> None:
@@ -34,6 +37,25 @@ def test_values_are_read_and_normalised() -> None:
     assert (settings.timeout_seconds, settings.max_retries, settings.log_level) == (2.5, 0, "DEBUG")
 
 
+@pytest.mark.parametrize("suffix", ["/api/v1", "/api/v1/", "/prefix/api/v1"])
+def test_a_base_url_ending_in_the_api_path_is_understood(suffix: str) -> None:
+    # Clients of KushRouter's OpenAI-style API are configured with .../api/v1; the lookups add it.
+    settings = Settings.from_env({"KUSHROUTER_BASE_URL": f"http://127.0.0.1:8787{suffix}"})
+    assert settings.base_url == "http://127.0.0.1:8787" + suffix.removesuffix("/").removesuffix("/api/v1")
+
+
+@pytest.mark.anyio
+async def test_lookups_through_a_base_url_with_the_api_path_find_the_record(sandbox: RunningSandbox) -> None:
+    env = {"KUSHROUTER_BASE_URL": f"{sandbox.base_url}/api/v1/", "KUSHROUTER_API_KEY": ALICE_KEY}
+    api = GenerationsApi(Settings.from_env(env))
+    try:
+        found = await api.lookup(CHAT_ID, api.settings.api_key)
+    finally:
+        await api.aclose()
+    assert found.record["id"] == CHAT_ID
+    assert [seen.path for seen in sandbox.state.requests] == ["/api/v1/generations"]
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -55,10 +77,14 @@ def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
         Settings.from_env({name: value})
 
 
-def test_the_flag_shares_the_environment_rule_and_is_named() -> None:
-    assert parse_max_body_bytes(4096, "--max-body-bytes") == 4096
-    with pytest.raises(ConfigError, match="--max-body-bytes"):
-        parse_max_body_bytes(100, "--max-body-bytes")
+def test_the_flag_shares_the_environment_rule_wins_and_is_named() -> None:
+    env = {"KUSHROUTER_MCP_MAX_BODY_BYTES": "8192", "KUSHROUTER_MCP_LOG_LEVEL": "INFO"}
+    assert Settings.from_env(env).max_body_bytes == 8192
+    assert Settings.from_env(env, {"max_body_bytes": "4096"}).max_body_bytes == 4096
+    with pytest.raises(ConfigError, match="--max-body-bytes 100 is out of range; use a value from 1024"):
+        Settings.from_env(env, {"max_body_bytes": "100"})
+    with pytest.raises(ConfigError, match="--key-mode open is not server-key or per-request"):
+        HttpSettings.from_env({}, {"key_mode": "open"})
 
 
 @pytest.fixture

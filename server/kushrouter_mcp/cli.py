@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import re
+import socket
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
+from typing import Any, NoReturn
 
 from . import __version__
-from .settings.config import (
-    DEFAULT_GRACEFUL_SECONDS,
-    ENVIRONMENT,
-    KEY_MODES,
-    PER_REQUEST,
-    ConfigError,
-    HttpSettings,
-    Settings,
-    parse_list,
-    parse_log_level,
-    parse_max_body_bytes,
+from .settings.config import PER_REQUEST, ConfigError, HttpSettings, Settings
+from .settings.setting import Number
+from .settings.table import (
+    add_flags,
+    environment_help,
+    flag_names,
+    flags_given,
+    guessed_option_answer,
+    http_only_flags,
 )
 
 DESCRIPTION = """\
@@ -46,113 +47,104 @@ environment:
 """
 
 
-def _environment_help() -> str:
-    return "\n".join(
-        f"  {name:<34}{meaning} Default: {default}." for name, (default, meaning) in ENVIRONMENT.items()
-    )
+SANDBOX_PORT = Number(int, 0, 65535, "PORT")  # 0: any free port, which the sandbox prints
+_KEY_LIKE = re.compile(r"kr_[^\s'\"]+")  # a key as argparse quotes it
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """argparse that knows its option names, and ends every usage error with a pointer to --help."""
+
+    def __init__(self, *args: Any, known: set[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.known: set[str] = {"-h", "--help"} if known is None else known
+
+    def option(self, container: argparse.ArgumentParser, *names: str, **options: Any) -> None:
+        self.known.update(names)
+        container.add_argument(*names, **options)
+
+    def error(self, message: str) -> NoReturn:
+        message = _KEY_LIKE.sub("kr_…", message)  # a key given where a command was expected
+        self.exit(2, f"kushrouter-mcp: error: {message}; run '{self.prog} --help' for the options\n")
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(
         prog="kushrouter-mcp",
         description=DESCRIPTION,
-        epilog=EXAMPLES.format(environment=_environment_help()),
+        epilog=EXAMPLES.format(environment=environment_help()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # `--key kr_…` must not be taken for `--key-mode kr_…`
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
+    parser.option(parser, "--version", action="version", version=f"%(prog)s {__version__}")
+    parser.option(
+        parser,
         "--transport",
         choices=("stdio", "http"),
         default="stdio",
         help="stdio (default) or http: streamable HTTP at /mcp with Host/Origin validation",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="HTTP: port to listen on (default 8000)")
-    parser.add_argument(
-        "--max-body-bytes",
-        type=int,
-        help="HTTP: largest request body; larger ones get 413 "
-        "(default KUSHROUTER_MCP_MAX_BODY_BYTES or 33554432 = 32 MiB)",
-    )
-    parser.add_argument(
-        "--log-level", help="log level on stderr (default KUSHROUTER_MCP_LOG_LEVEL or WARNING)"
-    )
-    _add_team_arguments(parser)
+    add_flags(parser)
+    parser.known.update(flag_names())
     commands = parser.add_subparsers(dest="command", metavar="{demo,sandbox}")
     commands.add_parser(
         "demo",
         help="run the offline end-to-end demonstration",
         description="Start the sandbox API, start this server over stdio, drive it with an MCP client: "
         "extract an id from a payload of each endpoint family, look each one up, print the usage.",
+        known=parser.known,
+        allow_abbrev=False,
     )
     sandbox = commands.add_parser(
         "sandbox",
         help="run the offline KushRouter-compatible API",
         description="Serve a KushRouter-compatible generations API on loopback with demo keys, seeded "
         "records and on-demand faults, and print the settings to point this server at it.",
+        known=parser.known,
+        allow_abbrev=False,
     )
-    sandbox.add_argument("--host", dest="sandbox_host", default="127.0.0.1", help="loopback address to bind")
-    sandbox.add_argument(
-        "--port", dest="sandbox_port", type=int, default=8787, help="port (0 = any free port)"
+    parser.option(
+        sandbox, "--host", dest="sandbox_host", default="127.0.0.1", help="loopback address to bind"
     )
-    sandbox.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every lookup")
+    parser.option(
+        sandbox,
+        "--port",
+        dest="sandbox_port",
+        default="8787",
+        metavar="PORT",
+        help=f"port, {SANDBOX_PORT.allowed()} (0 = any free port; default 8787)",
+    )
+    parser.option(sandbox, "--latency-ms", type=float, default=0.0, help="delay added to every lookup")
     return parser
 
 
-def _add_team_arguments(parser: argparse.ArgumentParser) -> None:
-    team = parser.add_argument_group("HTTP for a team (see README: Deploying for a team)")
-    team.add_argument(
-        "--key-mode",
-        choices=KEY_MODES,
-        help="server-key (default; KUSHROUTER_MCP_KEY_MODE): callers present an access token from "
-        "KUSHROUTER_MCP_TOKENS(_FILE) and lookups use the server's KUSHROUTER_API_KEY. per-request: "
-        "callers present their own KushRouter key as 'Authorization: Bearer kr_…', used for their "
-        "calls only (the server sees users' keys: run it behind TLS)",
-    )
-    team.add_argument(
-        "--allowed-hosts",
-        help="extra Host header values to accept, comma-separated, e.g. mcp.example.com (default "
-        "KUSHROUTER_MCP_ALLOWED_HOSTS; loopback and the bound address are always allowed)",
-    )
-    team.add_argument(
-        "--allowed-origins",
-        help="extra browser Origins to accept, comma-separated, e.g. https://mcp.example.com "
-        "(default KUSHROUTER_MCP_ALLOWED_ORIGINS)",
-    )
-    team.add_argument(
-        "--stateless",
-        action="store_true",
-        help="stateless streamable HTTP with JSON responses: any replica or worker answers any "
-        "request, no sticky sessions needed. Progress notifications can't be delivered in this mode",
-    )
-    team.add_argument(
-        "--workers", type=int, default=1, help="uvicorn worker processes (default 1; more needs --stateless)"
-    )
-    team.add_argument(
-        "--graceful-timeout",
-        type=int,
-        default=DEFAULT_GRACEFUL_SECONDS,
-        help="on SIGTERM, seconds in-flight calls may take to finish before they are cancelled "
-        f"(default {DEFAULT_GRACEFUL_SECONDS}); the process then exits 0",
-    )
+def _unknown_option(argv: Sequence[str], known: set[str]) -> str | None:
+    """What to say about the first option that doesn't exist; guessed ones point to their variable.
 
-
-def _settings(args: argparse.Namespace) -> Settings:
-    """The environment's settings, with the command-line flags taking precedence."""
-    settings = Settings.from_env()
-    if args.max_body_bytes is not None:
-        settings = replace(
-            settings, max_body_bytes=parse_max_body_bytes(args.max_body_bytes, "--max-body-bytes")
-        )
-    if args.log_level:
-        settings = replace(settings, log_level=parse_log_level(args.log_level, "--log-level"))
-    return settings
+    Checked before argparse, which would take the value after an unknown option for a command and
+    answer "invalid choice: 'kr_…'", echoing a key.
+    """
+    for word in argv:
+        if word == "--":
+            break
+        name = word.split("=", 1)[0]
+        if word.startswith("--") and name not in known:
+            return guessed_option_answer(word) or (
+                f"unrecognized arguments: {name}; run 'kushrouter-mcp --help' for the options"
+            )
+    return None
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    given = flags_given(args)
+    if args.transport != "http" and (http_flags := http_only_flags(given)):
+        names = " and ".join(http_flags)
+        verb, pronoun = ("is", "it") if len(http_flags) == 1 else ("are", "them")
+        raise ConfigError(
+            f"{names} {verb} for --transport http only: add --transport http, or drop {pronoun}."
+        )
+    settings = Settings.from_env(flags=given)
     if args.transport == "http":
-        _serve_http(args, settings)
+        _serve_http(settings, HttpSettings.from_env(flags=given))
         return 0
     from .face.app import serve_stdio
     from .settings.logs import configure_logging
@@ -161,65 +153,84 @@ def _serve(args: argparse.Namespace) -> int:
     return serve_stdio(settings)
 
 
-def _http_settings(args: argparse.Namespace) -> HttpSettings:
-    http = HttpSettings.from_env()
-    if args.key_mode:
-        http = replace(http, key_mode=args.key_mode)
-    if args.allowed_hosts is not None:
-        http = replace(http, allowed_hosts=parse_list(args.allowed_hosts))
-    if args.allowed_origins is not None:
-        http = replace(http, allowed_origins=parse_list(args.allowed_origins))
-    return http
+def _bind_failure(error: OSError, host: str, port: int) -> ConfigError:
+    """A failed bind as one line that says what to change."""
+    if isinstance(error, socket.gaierror):
+        return ConfigError(f"--host {host}: no such address ({error.strerror}); give an IP address.")
+    if error.errno == errno.EADDRINUSE:
+        return ConfigError(f"port {port} is in use: pick another with --port.")
+    if error.errno == errno.EACCES:
+        return ConfigError(f"port {port} needs privileges here: pick one above 1023 with --port.")
+    if error.errno == errno.EADDRNOTAVAIL:
+        return ConfigError(f"--host {host} is not an address of this machine: use one of its addresses.")
+    return ConfigError(f"cannot listen on {host} port {port} ({error.strerror or error}).")
 
 
-def _check_scaling(args: argparse.Namespace) -> None:
-    if not 1 <= args.workers <= 64:
-        raise ConfigError(f"--workers {args.workers}: use 1 to 64.")
-    if args.workers > 1 and not args.stateless:
-        raise ConfigError(
-            "--workers above 1 needs --stateless: a session lives in the worker that opened it, and the "
-            "next request may reach another one."
-        )
-    if not 0 <= args.graceful_timeout <= 3600:
-        raise ConfigError(f"--graceful-timeout {args.graceful_timeout}: use 0 to 3600 seconds.")
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything says "serving" (as uvicorn's bind_socket binds it).
+
+    Bound, not yet listening: uvicorn listens once the app is ready, so until then a connection is
+    refused rather than queued, and a readiness probe that connects still means "ready".
+    """
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as error:
+        listener.close()
+        raise _bind_failure(error, host, port) from None
+    listener.set_inheritable(True)  # worker processes serve it too
+    return listener
 
 
-def _serve_http(args: argparse.Namespace, settings: Settings) -> None:
+def _serve_http(settings: Settings, http: HttpSettings) -> None:
     from .serving.app import MCP_PATH, Serving, exposure_problem, url_host
     from .serving.uvicorn_server import serve_http
 
-    serving = Serving(args.host, _http_settings(args), args.stateless)
+    serving = Serving(http.host, http, http.stateless)
     problem = exposure_problem(serving)
     if problem:
         raise ConfigError(problem)
-    _check_scaling(args)
     notes = []
-    if serving.http.key_mode == PER_REQUEST and (settings.api_key or serving.http.tokens):
+    if http.key_mode == PER_REQUEST and (settings.api_key or http.tokens):
         notes.append("per-request mode: KUSHROUTER_API_KEY and access tokens are ignored")
     if not serving.authenticated:
         notes.append("no access tokens configured: any local process may call this server")
-    url = f"http://{url_host(args.host)}:{args.port}{MCP_PATH}"
-    mode = f"{serving.http.key_mode}{', stateless' if args.stateless else ''}, {args.workers} worker(s)"
+    listener = _listen(http.host, http.port)
+    url = f"http://{url_host(http.host)}:{http.port}{MCP_PATH}"
+    mode = f"{http.key_mode}{', stateless' if http.stateless else ''}, {http.workers} worker(s)"
     for note in notes:
         print(f"kushrouter-mcp: note: {note}", file=sys.stderr)
     print(f"kushrouter-mcp: serving MCP at {url} ({mode})", file=sys.stderr, flush=True)
-    serve_http(settings, serving, args.port, args.workers, args.graceful_timeout)
+    serve_http(settings, serving, listener, http.workers, http.graceful_seconds)
+
+
+def _serve_sandbox(args: argparse.Namespace) -> int:
+    from .sandbox.runner import serve_forever
+
+    port = SANDBOX_PORT.parse(args.sandbox_port.strip(), f"sandbox --port {args.sandbox_port}")
+    try:
+        return serve_forever(args.sandbox_host, port, args.latency_ms / 1000)
+    except OSError as error:
+        raise ConfigError(f"sandbox: {_bind_failure(error, args.sandbox_host, port)}") from None
+    except ValueError as error:  # a non-loopback host
+        raise ConfigError(f"sandbox: {error}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    problem = _unknown_option(arguments, parser.known)
     try:
+        if problem:
+            raise ConfigError(problem)
+        args = parser.parse_args(arguments)
         if args.command == "demo":
             from .sandbox.demo import run_demo
 
             return run_demo()
         if args.command == "sandbox":
-            from .sandbox.runner import serve_forever
-
-            try:
-                return serve_forever(args.sandbox_host, args.sandbox_port, args.latency_ms / 1000)
-            except (ValueError, OSError) as error:  # a non-loopback host, a port in use
-                raise ConfigError(f"sandbox: {error}") from None
+            return _serve_sandbox(args)
         return _serve(args)
     except ConfigError as error:
         print(f"kushrouter-mcp: error: {error}", file=sys.stderr)

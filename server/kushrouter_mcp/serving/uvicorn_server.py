@@ -79,8 +79,12 @@ class GracefulServer(uvicorn.Server):
             self._captured_signals.clear()  # a graceful shutdown is a clean exit
 
 
-def serve_http(settings: Settings, serving: Serving, port: int, workers: int, graceful_seconds: int) -> None:
-    """Serve the app with uvicorn, in this process or in `workers` worker processes.
+def serve_http(
+    settings: Settings, serving: Serving, listener: socket.socket, workers: int, graceful_seconds: int
+) -> None:
+    """Serve the app with uvicorn on `listener`, in this process or in `workers` worker processes.
+
+    The caller binds `listener`, so a port in use is answered before anything says "serving".
 
     On SIGTERM: stop accepting, let in-flight requests finish for up to `graceful_seconds`,
     cancel the rest, close, exit 0.
@@ -93,7 +97,7 @@ def serve_http(settings: Settings, serving: Serving, port: int, workers: int, gr
         http_app(settings, serving) if single else partial(_worker_app, settings, serving),
         factory=not single,
         host=serving.host,
-        port=port,
+        port=listener.getsockname()[1],
         workers=workers,
         http=NoDelayH11Protocol,
         log_config=None,  # keep our stderr handler; uvicorn's default would log access to stdout
@@ -103,7 +107,7 @@ def serve_http(settings: Settings, serving: Serving, port: int, workers: int, gr
         timeout_graceful_shutdown=graceful_seconds,
     )
     if single:
-        GracefulServer(config).run()
+        GracefulServer(config).run(sockets=[listener])
         return
     # The parent forwards SIGTERM to the workers, waits for their graceful shutdowns, and returns.
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    Multiprocess(config, sockets=[listener]).run()

@@ -1,280 +1,227 @@
-"""Configuration from the environment, read in one place.
+"""Every setting, declared once: the fields of `Settings` and `HttpSettings` are the settings table.
 
-Every setting has a documented variable; a bad value stops start-up with a message
-that names the variable. The API key is held in `ApiKey`, whose repr never shows it.
+Each `setting(...)` states the variable, the flag, the type, the default, the allowed values and
+the help; reading, validation messages, `--help` and the README's table come from it (see
+`table.py`). Adding a setting is adding one field here. A bad value stops start-up with a message
+naming the variable or flag it came from; secrets (the API key, access tokens) never show.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TypedDict, TypeVar
-from urllib.parse import urlsplit
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from .keys import ApiKey
+from .setting import (
+    Choice,
+    ConfigError,
+    Key,
+    Number,
+    Switch,
+    Text,
+    Tokens,
+    Words,
+    read_settings,
+    setting,
+)
+
+__all__ = ["ConfigError", "HttpSettings", "Settings"]
 
 DEFAULT_BASE_URL = "https://api.kushrouter.com"
-DEFAULT_TIMEOUT_SECONDS = 20.0
-DEFAULT_MAX_RETRIES = 3
-DEFAULT_MAX_PAYLOAD_CHARS = 16 * 1024 * 1024
-DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+API_PATH = "/api/v1"  # the upstream client adds it to the base URL
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-# --- Batch lookups and the record cache --------------------------------------------------------
-DEFAULT_BATCH_CONCURRENCY = 8
-DEFAULT_CACHE_ENTRIES = 1024
-DEFAULT_CACHE_TTL_SECONDS = 3600.0  # records are kept 7 days; an hour is far inside that
-
-LOOKUP_ENVIRONMENT: dict[str, tuple[str, str]] = {
-    "KUSHROUTER_MCP_BATCH_CONCURRENCY": (
-        str(DEFAULT_BATCH_CONCURRENCY),
-        "Lookups get_generations runs at once (1 to 64).",
-    ),
-    "KUSHROUTER_MCP_CACHE_SIZE": (
-        str(DEFAULT_CACHE_ENTRIES),
-        "Completed generation records kept in memory (0 turns the cache off).",
-    ),
-    "KUSHROUTER_MCP_CACHE_TTL": (
-        f"{DEFAULT_CACHE_TTL_SECONDS:g}",
-        "Seconds a cached record is served before it is fetched again (1 to 86400).",
-    ),
-}
+SERVER_KEY = "server-key"
+PER_REQUEST = "per-request"
+KEY_MODES = (SERVER_KEY, PER_REQUEST)
 
 
-class _LookupSettings(TypedDict):
-    batch_concurrency: int
-    cache_entries: int
-    cache_ttl_seconds: float
+class BaseUrl:
+    """An http(s) base URL: scheme, host, an optional path prefix; never credentials."""
 
+    metavar = "URL"
 
-def _lookup_settings(env: Mapping[str, str]) -> _LookupSettings:
-    """The batch and cache settings from the environment, as Settings keyword arguments."""
-    return {
-        "batch_concurrency": _env_number(
-            env, "KUSHROUTER_MCP_BATCH_CONCURRENCY", int, DEFAULT_BATCH_CONCURRENCY, 1, 64
-        ),
-        "cache_entries": _env_number(
-            env, "KUSHROUTER_MCP_CACHE_SIZE", int, DEFAULT_CACHE_ENTRIES, 0, 1_000_000
-        ),
-        "cache_ttl_seconds": _env_number(
-            env, "KUSHROUTER_MCP_CACHE_TTL", float, DEFAULT_CACHE_TTL_SECONDS, 1, 86400
-        ),
-    }
+    def parse(self, raw: str, given: str) -> str:
+        parts = urlsplit(raw)
+        if parts.username or parts.password:  # checked first: the other message echoes the value
+            raise ConfigError(
+                "KUSHROUTER_BASE_URL must not hold credentials; put the key in KUSHROUTER_API_KEY."
+            )
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ConfigError(
+                f"{given} is not an http(s) base URL like {DEFAULT_BASE_URL}; "
+                "give the scheme and host only (a path prefix is fine)."
+            )
+        # A base URL ending in the API path is understood, not refused: OpenAI-style clients are
+        # configured with .../api/v1, so that is what users paste, and no KushRouter serves its API
+        # at /api/v1/api/v1. Left as is, every lookup would go there and answer "not found".
+        path = parts.path.rstrip("/")
+        if path.endswith(API_PATH):
+            path = path[: -len(API_PATH)]
+        return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
-
-# --- End of batch and cache settings -----------------------------------------------------------
-
-# name -> (default shown in docs and --help, meaning)
-ENVIRONMENT: dict[str, tuple[str, str]] = {
-    "KUSHROUTER_API_KEY": (
-        "(none)",
-        "KushRouter API key (kr_…) used by get_generation. Not needed for extraction.",
-    ),
-    "KUSHROUTER_BASE_URL": (
-        DEFAULT_BASE_URL,
-        "KushRouter API base URL (point it at the sandbox to work offline).",
-    ),
-    "KUSHROUTER_TIMEOUT": (
-        f"{DEFAULT_TIMEOUT_SECONDS:g}",
-        "Seconds one lookup may take in all, retries and waits included.",
-    ),
-    "KUSHROUTER_MAX_RETRIES": (
-        str(DEFAULT_MAX_RETRIES),
-        "Retries after a 429, 5xx or connection error (0 turns retries off).",
-    ),
-    "KUSHROUTER_MCP_MAX_PAYLOAD_CHARS": (
-        str(DEFAULT_MAX_PAYLOAD_CHARS),
-        "Largest payload extract_generation_id reads, in characters.",
-    ),
-    "KUSHROUTER_MCP_MAX_BODY_BYTES": (
-        str(DEFAULT_MAX_BODY_BYTES),
-        "HTTP transport: largest request body; larger ones get 413.",
-    ),
-    "KUSHROUTER_MCP_LOG_LEVEL": ("WARNING", "Log level on stderr: DEBUG, INFO, WARNING, ERROR."),
-    **LOOKUP_ENVIRONMENT,
-}
-
-
-class ConfigError(ValueError):
-    """A setting has a value the server cannot use; the message names the variable."""
+    def allowed(self) -> str:
+        return "http(s) URL"
 
 
 @dataclass(frozen=True)
 class Settings:
-    api_key: ApiKey | None = None
-    base_url: str = DEFAULT_BASE_URL
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
-    max_retries: int = DEFAULT_MAX_RETRIES
-    max_payload_chars: int = DEFAULT_MAX_PAYLOAD_CHARS
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    log_level: str = "WARNING"
-    batch_concurrency: int = DEFAULT_BATCH_CONCURRENCY
-    cache_entries: int = DEFAULT_CACHE_ENTRIES
-    cache_ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS
+    """What every transport needs: the upstream, its limits, the cache, logging."""
+
+    api_key: ApiKey | None = setting(
+        Key(),
+        None,
+        "Your KushRouter API key (`kr_…`), used only in the `Authorization` header of lookups; never "
+        "logged or shown. Only the key that created a generation can read it. Extraction needs none.",
+        env="KUSHROUTER_API_KEY",
+        secret=True,
+        guesses=("--api-key", "--key", "--apikey", "--secret"),
+    )
+    base_url: str = setting(
+        BaseUrl(),
+        DEFAULT_BASE_URL,
+        "KushRouter API base URL; point it at the sandbox to work offline. A trailing `/api/v1` is "
+        "understood.",
+        env="KUSHROUTER_BASE_URL",
+        guesses=("--base-url", "--url", "--api-url", "--api-base", "--endpoint"),
+    )
+    timeout_seconds: float = setting(
+        Number(float, 0.1, 600.0),
+        20.0,
+        "Seconds one lookup may take in all: every attempt, retry and wait included.",
+        env="KUSHROUTER_TIMEOUT",
+    )
+    max_retries: int = setting(
+        Number(int, 0, 10),
+        3,
+        "Retries after a 429, a 5xx or a connection error (0 turns retries off).",
+        env="KUSHROUTER_MAX_RETRIES",
+    )
+    max_payload_chars: int = setting(
+        Number(int, 1, 2**31),
+        16 * 1024 * 1024,
+        "Largest payload `extract_generation_id` reads, in characters; over it, a clear isError.",
+        env="KUSHROUTER_MCP_MAX_PAYLOAD_CHARS",
+        shown_default="16777216 (16 Mi)",
+    )
+    max_body_bytes: int = setting(
+        Number(int, 1024, 2**31),
+        32 * 1024 * 1024,
+        "Largest request body; larger ones get 413. Larger than the payload limit because "
+        "JSON-escaping a captured stream makes it grow.",
+        env="KUSHROUTER_MCP_MAX_BODY_BYTES",
+        flag="--max-body-bytes",
+        shown_default="33554432 (32 MiB)",
+        http_only=True,
+    )
+    log_level: str = setting(
+        Choice(LOG_LEVELS, str.upper, "LEVEL"),
+        "WARNING",
+        "Log level on stderr. At INFO each lookup logs its status and the upstream `x-request-id`.",
+        env="KUSHROUTER_MCP_LOG_LEVEL",
+        flag="--log-level",
+    )
+    batch_concurrency: int = setting(
+        Number(int, 1, 64),
+        8,
+        "Lookups `get_generations` runs at once.",
+        env="KUSHROUTER_MCP_BATCH_CONCURRENCY",
+    )
+    cache_entries: int = setting(
+        Number(int, 0, 1_000_000),
+        1024,
+        "Completed generation records kept in memory (0 turns the cache off).",
+        env="KUSHROUTER_MCP_CACHE_SIZE",
+    )
+    cache_ttl_seconds: float = setting(
+        Number(float, 1.0, 86400.0),
+        3600.0,  # records are kept 7 days upstream; an hour is far inside that
+        "Seconds a cached record is served before it is fetched again.",
+        env="KUSHROUTER_MCP_CACHE_TTL",
+    )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        raw_key = env.get("KUSHROUTER_API_KEY", "").strip()
-        return cls(
-            api_key=ApiKey(raw_key) if raw_key else None,
-            base_url=_base_url(env.get("KUSHROUTER_BASE_URL", "").strip() or DEFAULT_BASE_URL),
-            timeout_seconds=_env_number(env, "KUSHROUTER_TIMEOUT", float, DEFAULT_TIMEOUT_SECONDS, 0.1, 600),
-            max_retries=_env_number(env, "KUSHROUTER_MAX_RETRIES", int, DEFAULT_MAX_RETRIES, 0, 10),
-            max_payload_chars=_env_number(
-                env, "KUSHROUTER_MCP_MAX_PAYLOAD_CHARS", int, DEFAULT_MAX_PAYLOAD_CHARS, 1, 2**31
-            ),
-            max_body_bytes=parse_max_body_bytes(env.get("KUSHROUTER_MCP_MAX_BODY_BYTES", "")),
-            log_level=parse_log_level(env.get("KUSHROUTER_MCP_LOG_LEVEL", "WARNING")),
-            **_lookup_settings(env),
-        )
-
-
-_Number = TypeVar("_Number", int, float)
-
-
-def _number(
-    raw: str,
-    name: str,
-    kind: Callable[[str], _Number],
-    default: _Number,
-    low: _Number,
-    high: _Number,
-) -> _Number:
-    """`raw` as a number within [low, high]; empty means the default. `name` says where it came from."""
-    raw = raw.strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number; unset it to use the default {default}.") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={raw!r} is out of range; use a value from {low} to {high}.")
-    return value
-
-
-def _env_number(
-    env: Mapping[str, str],
-    name: str,
-    kind: Callable[[str], _Number],
-    default: _Number,
-    low: _Number,
-    high: _Number,
-) -> _Number:
-    """The variable `name` as a number within [low, high]; unset or empty means the default."""
-    return _number(env.get(name, ""), name, kind, default, low, high)
-
-
-def parse_max_body_bytes(raw: str | int, source: str = "KUSHROUTER_MCP_MAX_BODY_BYTES") -> int:
-    """One rule for the HTTP body limit, whether it comes from the environment or --max-body-bytes."""
-    return _number(str(raw), source, int, DEFAULT_MAX_BODY_BYTES, 1024, 2**31)
-
-
-def _base_url(raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigError(
-            f"KUSHROUTER_BASE_URL={raw!r} is not an http(s) base URL like {DEFAULT_BASE_URL}; "
-            "give the scheme and host only (a path prefix is fine)."
-        )
-    if parts.username or parts.password:
-        raise ConfigError("KUSHROUTER_BASE_URL must not hold credentials; put the key in KUSHROUTER_API_KEY.")
-    return raw.rstrip("/")
-
-
-def parse_log_level(raw: str, source: str = "KUSHROUTER_MCP_LOG_LEVEL") -> str:
-    level = raw.strip().upper() or "WARNING"
-    if level not in LOG_LEVELS:
-        raise ConfigError(f"{source}={raw!r} is not one of {', '.join(LOG_LEVELS)}.")
-    return level
-
-
-# --- HTTP serving for a team: key mode, access tokens, exposure --------------------------------
-
-ENVIRONMENT.update(
-    {
-        "KUSHROUTER_MCP_KEY_MODE": (
-            "server-key",
-            "HTTP transport: server-key (callers present an access token; lookups use "
-            "KUSHROUTER_API_KEY) or per-request (callers present their own kr_… key).",
-        ),
-        "KUSHROUTER_MCP_TOKENS": (
-            "(none)",
-            "HTTP server-key mode: access tokens callers may present as Bearer, comma-separated.",
-        ),
-        "KUSHROUTER_MCP_TOKENS_FILE": (
-            "(none)",
-            "HTTP server-key mode: file of access tokens, one per line (# starts a comment).",
-        ),
-        "KUSHROUTER_MCP_ALLOWED_HOSTS": (
-            "(loopback and the bound address)",
-            "HTTP: more Host values to accept, comma-separated (host or host:port; host:* for any port).",
-        ),
-        "KUSHROUTER_MCP_ALLOWED_ORIGINS": (
-            "(loopback and the bound address)",
-            "HTTP: more browser Origins to accept, comma-separated (https://app.example.com).",
-        ),
-    }
-)
-
-SERVER_KEY = "server-key"
-PER_REQUEST = "per-request"
-KEY_MODES = (SERVER_KEY, PER_REQUEST)
-_MIN_TOKEN_CHARS = 16
-DEFAULT_GRACEFUL_SECONDS = 25  # a lookup takes at most KUSHROUTER_TIMEOUT (20 s) by default
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, flags: Mapping[str, object] | None = None
+    ) -> Settings:
+        """The environment's settings (os.environ by default), with `flags` (by field name) winning."""
+        return read_settings(cls, environ, flags)
 
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """Who may call the HTTP server and what it answers to. Tokens never show in the repr."""
+    """Where and how the HTTP transport serves, and who may call it. Tokens never show."""
 
-    key_mode: str = SERVER_KEY
-    tokens: tuple[str, ...] = field(default=(), repr=False)
-    allowed_hosts: tuple[str, ...] = ()
-    allowed_origins: tuple[str, ...] = ()
+    host: str = setting(
+        Text("ADDRESS"),
+        "127.0.0.1",
+        "Address to bind; off loopback, callers must authenticate.",
+        flag="--host",
+    )
+    port: int = setting(Number(int, 1, 65535, "PORT"), 8000, "Port to listen on.", flag="--port")
+    key_mode: str = setting(
+        Choice(KEY_MODES, str.lower, "MODE"),
+        SERVER_KEY,
+        "`server-key`: callers present an access token and lookups use `KUSHROUTER_API_KEY`. "
+        "`per-request`: callers present their own KushRouter key as `Authorization: Bearer kr_…`, "
+        "used for their calls only (the server sees users' keys: run it behind TLS).",
+        env="KUSHROUTER_MCP_KEY_MODE",
+        flag="--key-mode",
+    )
+    tokens: tuple[str, ...] = setting(
+        Tokens(),
+        (),
+        "Server-key mode: access tokens callers present as `Authorization: Bearer <token>`.",
+        env="KUSHROUTER_MCP_TOKENS",
+        secret=True,
+        file_env="KUSHROUTER_MCP_TOKENS_FILE",
+        file_help="Server-key mode: a file of access tokens, one per line (`#` starts a comment); "
+        "adds to `KUSHROUTER_MCP_TOKENS`.",
+        guesses=("--token", "--access-token", "--auth-token", "--bearer", "--token-file"),
+    )
+    allowed_hosts: tuple[str, ...] = setting(
+        Words("HOSTS"),
+        (),
+        "More `Host` values to accept (host or host:port; host:* for any port), e.g. a reverse "
+        "proxy's public name.",
+        env="KUSHROUTER_MCP_ALLOWED_HOSTS",
+        flag="--allowed-hosts",
+        shown_default="(loopback and the bound address)",
+    )
+    allowed_origins: tuple[str, ...] = setting(
+        Words("ORIGINS"),
+        (),
+        "More browser `Origin`s to accept, e.g. https://app.example.com.",
+        env="KUSHROUTER_MCP_ALLOWED_ORIGINS",
+        flag="--allowed-origins",
+        shown_default="(loopback and the bound address)",
+    )
+    stateless: bool = setting(
+        Switch(),
+        False,
+        "Stateless streamable HTTP with JSON responses: any replica or worker answers any request, "
+        "no sticky sessions. Progress notifications can't be delivered in this mode.",
+        flag="--stateless",
+    )
+    workers: int = setting(
+        Number(int, 1, 64), 1, "uvicorn worker processes; more than 1 needs --stateless.", flag="--workers"
+    )
+    graceful_seconds: int = setting(
+        Number(int, 0, 3600),
+        25,  # a lookup takes at most KUSHROUTER_TIMEOUT (20 s) by default
+        "On SIGTERM, seconds in-flight calls may take to finish before they are cancelled; the "
+        "process then exits 0.",
+        flag="--graceful-timeout",
+    )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpSettings:
-        env = os.environ if environ is None else environ
-        return cls(
-            key_mode=parse_key_mode(env.get("KUSHROUTER_MCP_KEY_MODE", "")),
-            tokens=_tokens(env.get("KUSHROUTER_MCP_TOKENS", ""), env.get("KUSHROUTER_MCP_TOKENS_FILE", "")),
-            allowed_hosts=parse_list(env.get("KUSHROUTER_MCP_ALLOWED_HOSTS", "")),
-            allowed_origins=parse_list(env.get("KUSHROUTER_MCP_ALLOWED_ORIGINS", "")),
-        )
-
-
-def parse_key_mode(raw: str) -> str:
-    mode = raw.strip().lower() or SERVER_KEY
-    if mode not in KEY_MODES:
-        raise ConfigError(f"KUSHROUTER_MCP_KEY_MODE={raw!r} is not server-key or per-request.")
-    return mode
-
-
-def parse_list(raw: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in raw.split(",") if item.strip())
-
-
-def _tokens(inline: str, path: str) -> tuple[str, ...]:
-    """Tokens from the variable and the file together; each long enough not to be guessed."""
-    tokens = list(parse_list(inline))
-    if path.strip():
-        try:
-            text = Path(path.strip()).read_text(encoding="utf-8")
-        except OSError as error:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, flags: Mapping[str, object] | None = None
+    ) -> HttpSettings:
+        http = read_settings(cls, environ, flags)
+        if http.workers > 1 and not http.stateless:
             raise ConfigError(
-                f"KUSHROUTER_MCP_TOKENS_FILE: cannot read {path.strip()!r} ({error.strerror})."
-            ) from None
-        lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
-        tokens.extend(line for line in lines if line)
-    for number, token in enumerate(tokens, 1):
-        if len(token) < _MIN_TOKEN_CHARS or any(c.isspace() or not c.isprintable() for c in token):
-            raise ConfigError(
-                f"Access token #{number} is too short or has spaces: use at least {_MIN_TOKEN_CHARS} "
-                "printable characters without spaces, e.g. from "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+                "--workers above 1 needs --stateless: a session lives in the worker that opened it, and "
+                "the next request may reach another one."
             )
-    return tuple(dict.fromkeys(tokens))
+        return http
