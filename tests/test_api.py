@@ -29,7 +29,8 @@ from kushrouter_mcp.sandbox.samples import (
 )
 from kushrouter_mcp.settings.config import Settings
 from kushrouter_mcp.settings.keys import ApiKey
-from kushrouter_mcp.upstream.client import GenerationsApi, LookupFailed, new_http_client
+from kushrouter_mcp.upstream.client import GenerationsApi, new_http_client
+from kushrouter_mcp.upstream.failures import LookupFailed
 
 pytestmark = pytest.mark.anyio
 

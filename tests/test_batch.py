@@ -34,7 +34,8 @@ from kushrouter_mcp.sandbox.samples import (
 )
 from kushrouter_mcp.settings.config import ConfigError, Settings
 from kushrouter_mcp.settings.keys import ApiKey
-from kushrouter_mcp.upstream.client import GenerationsApi, LookupFailed
+from kushrouter_mcp.upstream.client import GenerationsApi
+from kushrouter_mcp.upstream.failures import LookupFailed
 
 pytestmark = pytest.mark.anyio
 

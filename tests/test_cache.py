@@ -25,7 +25,8 @@ from kushrouter_mcp.sandbox.samples import (
 from kushrouter_mcp.settings.config import ConfigError, Settings
 from kushrouter_mcp.settings.keys import ApiKey, KeyIdentities
 from kushrouter_mcp.upstream.cache import RecordCache, is_final
-from kushrouter_mcp.upstream.client import GenerationsApi, LookupFailed
+from kushrouter_mcp.upstream.client import GenerationsApi
+from kushrouter_mcp.upstream.failures import LookupFailed
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,8 @@ import anyio
 from ..records.ids import InvalidGenerationId, check_generation_id
 from ..records.models import USAGE_FIELDS
 from ..settings.keys import ApiKey
-from .client import Lookup, LookupFailed
+from .client import Lookup
+from .failures import ErrorKind, LookupFailed
 
 MAX_BATCH_IDS = 500
 UNKNOWN = "unknown"
@@ -43,8 +44,8 @@ def _shown(raw: object) -> str:
     return raw if isinstance(raw, str) else json.dumps(raw, default=repr)
 
 
-def _error(raw: object, kind: str, message: str, waited: float | None = None) -> dict[str, Any]:
-    item: dict[str, Any] = {"id": _shown(raw), "error": {"kind": kind, "message": message}}
+def _error(raw: object, kind: ErrorKind, message: str, waited: float | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": _shown(raw), "error": {"kind": kind.value, "message": message}}
     if waited is not None:
         item["waited_seconds"] = round(waited, 3)
     return item
@@ -66,7 +67,7 @@ class _Batch:
         try:
             found = await self.api.lookup(generation_id, self.key, self.wait_seconds)
         except LookupFailed as failure:
-            if failure.kind == "unauthorized":
+            if failure.kind is ErrorKind.UNAUTHORIZED:
                 self.rejected_key = failure
             return _error(
                 generation_id, failure.kind, failure.message, failure.waited_seconds if waiting else None
@@ -94,7 +95,7 @@ async def lookup_many(
         try:
             pending.append((index, check_generation_id(raw)))
         except InvalidGenerationId as error:
-            results[index] = _error(raw, "invalid_id", str(error))
+            results[index] = _error(raw, ErrorKind.INVALID_ID, str(error))
     batch = _Batch(api, key, wait_seconds)
     done = len(wanted) - len(pending)
     queue = iter(pending)  # shared by the workers: each id is taken exactly once
@@ -116,7 +117,7 @@ async def lookup_many(
 
 def _counts(results: list[dict[str, Any]]) -> dict[str, int]:
     found = sum(1 for item in results if "generation" in item)
-    not_found = sum(1 for item in results if "error" in item and item["error"]["kind"] == "not_found")
+    not_found = sum(1 for item in results if "error" in item and item["error"]["kind"] == ErrorKind.NOT_FOUND)
     return {
         "ids": len(results),
         "found": found,

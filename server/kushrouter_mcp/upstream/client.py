@@ -24,6 +24,17 @@ from ..records.models import Generation
 from ..settings.config import Settings
 from ..settings.keys import ApiKey, KeyIdentities, scrub, scrub_bytes
 from .cache import RecordCache
+from .failures import (
+    ErrorKind,
+    LookupFailed,
+    bad_shape,
+    no_key,
+    out_of_time,
+    status_advice,
+    still_limited,
+    transport_failure,
+    with_request_id,
+)
 from .rate_limit import GateClosed, RateLimitGate
 
 if TYPE_CHECKING:  # imported on the first lookup: start-up (every IDE launch) never pays for it
@@ -43,23 +54,6 @@ _POLL_GROWTH = 1.6
 _POLL_CAP_SECONDS = 4.0
 
 
-@dataclass(eq=False)  # exceptions must stay hashable
-class LookupFailed(Exception):
-    """A lookup that did not produce a record. `kind` is stable for programs; `message` is for people."""
-
-    kind: str  # no_key, unauthorized, forbidden, not_found, rate_limited, upstream_error, timeout,
-    # unreachable, bad_response, rejected
-    message: str
-    status: int | None = None
-    request_id: str | None = None
-    retryable: bool = False  # 429, 5xx and connection errors, per the API's guide
-    retry_after: float | None = None  # seconds the API asked to wait (429)
-    waited_seconds: float = 0.0  # time spent polling for the record (wait_seconds)
-
-    def __str__(self) -> str:
-        return self.message
-
-
 @dataclass(frozen=True, slots=True)
 class Lookup:
     """A record and how it was had: after how long a wait for it to appear, and whether from the cache."""
@@ -67,16 +61,6 @@ class Lookup:
     record: dict[str, Any]
     waited_seconds: float = 0.0
     cached: bool = False
-
-
-def no_key() -> LookupFailed:
-    return LookupFailed(
-        "no_key",
-        "No KushRouter API key is configured, so generations can't be looked up. Set "
-        "KUSHROUTER_API_KEY (a kr_… key from your KushRouter dashboard) in this MCP server's "
-        'environment — for example the "env" block of your client\'s MCP config — and restart '
-        "the server. extract_generation_id works without a key.",
-    )
 
 
 def new_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -148,7 +132,7 @@ class GenerationsApi:
                 record = await self._fetch_within_budget(generation_id, key, identity)
                 break
             except LookupFailed as failure:
-                if failure.kind != "not_found" or self._clock() - started >= wait_seconds:
+                if failure.kind is not ErrorKind.NOT_FOUND or self._clock() - started >= wait_seconds:
                     if polled > started:
                         failure.waited_seconds = waited = polled - started
                         failure.message += f" Waited {waited:.1f} s (wait_seconds={wait_seconds:g})."
@@ -170,11 +154,7 @@ class GenerationsApi:
             except LookupFailed as failure:
                 failure.message = scrub(failure.message, key)
                 raise
-        raise LookupFailed(
-            "timeout",
-            f"KushRouter did not answer within {budget:g} s (KUSHROUTER_TIMEOUT), retries included. "
-            "The API may be slow or unreachable from here; try again shortly, or raise KUSHROUTER_TIMEOUT.",
-        )
+        raise out_of_time(budget)
 
     async def _with_retries(
         self, generation_id: str, key: ApiKey, identity: bytes, deadline: float
@@ -214,7 +194,7 @@ class GenerationsApi:
         try:
             probe = await self.gate.wait_turn(identity, deadline)
         except GateClosed as closed:
-            raise _still_limited(closed.wait_seconds, self.settings.timeout_seconds) from None
+            raise still_limited(closed.wait_seconds, self.settings.timeout_seconds) from None
         answered = False
         try:
             record = await self._attempt(generation_id, key)
@@ -236,32 +216,8 @@ class GenerationsApi:
 
         try:
             response = await self._fetch(generation_id, key)
-        except httpx.DecodingError:  # not a TransportError: a body whose Content-Encoding lies
-            raise LookupFailed(
-                "bad_response",
-                "KushRouter answered with a body that could not be decoded (its Content-Encoding does not "
-                "match the data). A proxy or captive portal may stand in front of KUSHROUTER_BASE_URL; "
-                "check it, and try again later.",
-            ) from None
-        except httpx.TooManyRedirects:
-            raise LookupFailed(
-                "bad_response",
-                "KushRouter kept redirecting (a redirect loop). Check KUSHROUTER_BASE_URL: it should be "
-                "the API's base URL, such as https://api.kushrouter.com.",
-            ) from None
-        except httpx.TimeoutException as error:
-            raise LookupFailed(
-                "timeout",
-                f"KushRouter did not answer in time ({type(error).__name__}). Try again shortly.",
-                retryable=True,
-            ) from None
-        except httpx.TransportError as error:
-            raise LookupFailed(
-                "unreachable",
-                f"Could not reach KushRouter at {self.settings.base_url} ({type(error).__name__}). "
-                "Check KUSHROUTER_BASE_URL and the network connection.",
-                retryable=True,
-            ) from None
+        except httpx.RequestError as error:
+            raise transport_failure(error, self.settings.base_url) from None
         request_id = response.headers.get("x-request-id")
         if request_id is not None:  # logged below, before any message is scrubbed
             request_id = scrub(request_id, key)
@@ -285,7 +241,7 @@ class GenerationsApi:
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > MAX_RESPONSE_BYTES:
-                    raise _bad_shape(
+                    raise bad_shape(
                         f"the body is over {MAX_RESPONSE_BYTES:,} bytes",
                         response.headers.get("x-request-id"),
                         response.status_code,
@@ -306,10 +262,6 @@ class _Answer:
         return json.loads(self.content)
 
 
-def _with_request_id(message: str, request_id: str | None) -> str:
-    return f"{message} (x-request-id: {request_id})" if request_id else message
-
-
 def _upstream_error(response: _Answer) -> str:
     """The API's own error text, short and on one line, if the body has one."""
     try:
@@ -327,85 +279,19 @@ def _upstream_error(response: _Answer) -> str:
 
 def _failure_for(response: _Answer, generation_id: str, request_id: str | None) -> LookupFailed:
     status = response.status_code
-    kind, advice = _ADVICE.get(status) or _generic_advice(status)
+    kind, advice = status_advice(status, generation_id)
     retry_after = _retry_after(response) if status == 429 else None
-    if status == 404:
-        advice = advice.format(id=generation_id)
     if retry_after is not None:
         advice += f" It asked to wait {retry_after:.0f} s before retrying."
     if said := _upstream_error(response):
         advice += f' KushRouter said: "{said}".'
     return LookupFailed(
         kind,
-        _with_request_id(advice, request_id),
+        with_request_id(advice, request_id),
         status,
         request_id,
         retryable=status == 429 or status >= 500,
         retry_after=retry_after,
-    )
-
-
-def _generic_advice(status: int) -> tuple[str, str]:
-    if status >= 500:
-        return "upstream_error", (
-            f"KushRouter had a server error ({status}). It is usually temporary: try again in a minute."
-        )
-    return "rejected", f"KushRouter refused the lookup ({status})."
-
-
-_ADVICE: dict[int, tuple[str, str]] = {
-    400: (
-        "rejected",
-        "KushRouter rejected the lookup as malformed (400). Check that the id is a generation id.",
-    ),
-    401: (
-        "unauthorized",
-        "KushRouter rejected the API key (401): it is missing, mistyped, revoked or expired. Check "
-        "KUSHROUTER_API_KEY in this server's environment and restart the server.",
-    ),
-    402: (
-        "rejected",
-        "KushRouter answered 402 Payment Required: the account behind this key needs credit. Top it up "
-        "in the KushRouter dashboard.",
-    ),
-    403: (
-        "forbidden",
-        "KushRouter refused access (403): this key may not read this generation. Only the API key that "
-        "created a generation can read it — use that key.",
-    ),
-    404: (
-        "not_found",
-        "Generation {id} was not found (404). A record can take a few seconds to appear after the request "
-        "finishes, so try again shortly; only the API key that created the generation can see it; records "
-        "are kept for at least 7 days.",
-    ),
-    413: ("rejected", "KushRouter answered 413: the request was too large. Check the id."),
-    429: (
-        "rate_limited",
-        "KushRouter's rate limit was hit (429) for this key or address. Wait a little and try again, "
-        "and space lookups out.",
-    ),
-}
-
-
-def _still_limited(wait_seconds: float, budget: float) -> LookupFailed:
-    """A lookup held at the gate that can't get through within its budget."""
-    if wait_seconds > 0:
-        what = (
-            f"KushRouter's rate limit for this key is in force for another {wait_seconds:.1f} s (it "
-            f"answered 429 and asked to wait), longer than is left of the {budget:g} s budget "
-            "(KUSHROUTER_TIMEOUT)."
-        )
-    else:
-        what = (
-            "KushRouter's rate limit for this key was still being probed when the "
-            f"{budget:g} s budget (KUSHROUTER_TIMEOUT) ran out."
-        )
-    return LookupFailed(
-        "rate_limited",
-        f"{what} Not sent, to keep clear of the limit: try again after that, and space lookups out.",
-        429,
-        retry_after=wait_seconds or None,
     )
 
 
@@ -428,43 +314,29 @@ def _retry_after(response: _Answer) -> float | None:
         return None
 
 
-def _bad_shape(detail: str, request_id: str | None, status: int = 200) -> LookupFailed:
-    return LookupFailed(
-        "bad_response",
-        _with_request_id(
-            f"KushRouter answered {status} but not with the documented body "
-            f'{{"success": true, "generation": {{...}}}}: {detail}. A proxy or captive portal may stand '
-            "in front of KUSHROUTER_BASE_URL; check it, and try again later.",
-            request_id,
-        ),
-        status,
-        request_id,
-    )
-
-
 def _record_from(response: _Answer, request_id: str | None) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
         content_type = response.headers.get("content-type", "no content type")
-        raise _bad_shape(f"the body is not JSON ({content_type})", request_id) from None
+        raise bad_shape(f"the body is not JSON ({content_type})", request_id) from None
     if not isinstance(body, dict):
-        raise _bad_shape(f"the body is a JSON {type(body).__name__}, not an object", request_id)
+        raise bad_shape(f"the body is a JSON {type(body).__name__}, not an object", request_id)
     if body.get("success") is not True:
         said = body.get("error")
         detail = f"success is {body.get('success')!r}" + (
             f' with error "{said}"' if isinstance(said, str) else ""
         )
-        raise _bad_shape(detail[:300], request_id)
+        raise bad_shape(detail[:300], request_id)
     generation = body.get("generation")
     if not isinstance(generation, dict):
-        raise _bad_shape("it has no generation object", request_id)
+        raise bad_shape("it has no generation object", request_id)
     try:
         record = Generation.model_validate(generation)
     except ValidationError as error:
         first = error.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise _bad_shape(f"generation.{where}: {first['msg']}", request_id) from None
+        raise bad_shape(f"generation.{where}: {first['msg']}", request_id) from None
     # Dump rather than pass through: values now match the published outputSchema,
     # while unknown fields (extra="allow") travel unchanged and absent ones stay absent.
     return record.model_dump(mode="json", exclude_unset=True)
