@@ -1,4 +1,5 @@
-"""The per-key rate-limit gate, with a fake clock: windows, one probe at a time, deadlines, keys apart."""
+"""The per-key rate-limit gate: with a fake clock (windows, one probe at a time, deadlines, keys apart),
+then through the API client against the sandbox."""
 
 from __future__ import annotations
 
@@ -8,6 +9,19 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import (
+    ALICE_KEY,
+    ANTHROPIC_ID,
+    BOB_KEY,
+    BOB_ONLY_ID,
+    CHAT_ID,
+    SEED_RECORDS,
+)
+from kushrouter_mcp.settings.config import Settings
+from kushrouter_mcp.settings.keys import ApiKey
+from kushrouter_mcp.upstream.client import GenerationsApi
+from kushrouter_mcp.upstream.failures import LookupFailed
 from kushrouter_mcp.upstream.rate_limit import FORGET_AFTER_SECONDS, GateClosed, RateLimitGate, Window
 
 pytestmark = pytest.mark.anyio
@@ -164,3 +178,39 @@ async def test_a_recent_window_is_kept_for_its_probe(gate: RateLimitGate, fake: 
     gate.close(BOB, 1.0)
     assert gate.is_limited(ALICE)
     assert isinstance(await gate.wait_turn(ALICE, fake.now + 30), Window), "the first one after it probes"
+
+
+# --- The rate-limit gate through the API client ----------------------------------------------------
+
+
+async def test_one_keys_rate_limit_does_not_slow_another(sandbox: RunningSandbox) -> None:
+    api = GenerationsApi(Settings(base_url=sandbox.base_url, timeout_seconds=5, cache_entries=0))
+    try:
+        sandbox.state.add_fault(429, retry_after="30")
+        with pytest.raises(LookupFailed) as first:
+            await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))
+        assert first.value.kind == "rate_limited"
+        started = time.monotonic()
+        assert (await api.lookup(BOB_ONLY_ID, ApiKey(BOB_KEY))).record == SEED_RECORDS[BOB_ONLY_ID]
+        with pytest.raises(LookupFailed) as held:
+            await api.lookup(ANTHROPIC_ID, ApiKey(ALICE_KEY))
+        assert time.monotonic() - started < 2, "bob went at once; alice's second lookup was refused at once"
+    finally:
+        await api.aclose()
+    assert held.value.kind == "rate_limited" and "Not sent" in held.value.message
+    assert "KUSHROUTER_TIMEOUT" in held.value.message
+    assert [r.key_owner for r in sandbox.state.requests] == ["alice", "bob"], "alice's held lookup never went"
+
+
+async def test_the_next_lookup_with_the_key_waits_out_the_window(sandbox: RunningSandbox) -> None:
+    """A 429 met by one lookup holds the next lookup with that key until Retry-After has passed."""
+    api = GenerationsApi(Settings(base_url=sandbox.base_url, cache_entries=0))
+    try:
+        sandbox.state.add_fault(429, retry_after="1")
+        started = time.monotonic()
+        assert (await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))).record["id"] == CHAT_ID
+        assert (await api.lookup(ANTHROPIC_ID, ApiKey(ALICE_KEY))).record["id"] == ANTHROPIC_ID
+        assert 0.9 <= time.monotonic() - started < 5
+    finally:
+        await api.aclose()
+    assert sandbox.state.request_count == 3

@@ -1,4 +1,5 @@
-"""The tools through the SDK's in-memory client: schemas, answers, and failures as isError results."""
+"""The tools, the resource and the prompt through the SDK's in-memory client: schemas, answers, and
+failures as isError results (MCP errors for the resource)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from kushrouter_mcp.face.app import create_server
 from kushrouter_mcp.sandbox.runner import RunningSandbox
@@ -36,7 +38,7 @@ def text_of(result: Any) -> str:
     return "\n".join(block.text for block in result.content)
 
 
-async def test_lists_both_tools_with_schemas_and_annotations(client: Client) -> None:
+async def test_lists_the_tools_with_schemas_and_annotations(client: Client) -> None:
     tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert set(tools) == {"get_generation", "get_generations", "extract_generation_id"}
     lookup, extract = tools["get_generation"], tools["extract_generation_id"]
@@ -179,3 +181,47 @@ async def test_extract_reads_an_8_mib_stream(client: Client) -> None:
     assert not result.is_error
     assert result.structured_content["id"] == "chatcmpl-big-1"
     assert result.structured_content["usage"]["total_tokens"] == 16
+
+
+# --- The resource and the prompt ----------------------------------------------------------------
+
+
+async def test_the_resource_template_returns_the_record_as_json(client: Client) -> None:
+    templates = (await client.list_resource_templates()).resource_templates
+    assert [t.uri_template for t in templates] == ["kushrouter://generations/{id}"]
+    assert templates[0].mime_type == "application/json"
+    result = await client.read_resource(f"kushrouter://generations/{RESPONSES_ID}")
+    (content,) = result.contents
+    assert content.mime_type == "application/json"
+    assert json.loads(content.text) == SEED_RECORDS[RESPONSES_ID]
+
+
+@pytest.mark.parametrize(
+    ("gen_id", "words"),
+    [
+        ("chatcmpl-nowhere-1", "not found"),
+        ("sandbox-status-403", "403"),
+        ("x" * 300, "Invalid generation id: The id is 300 characters long"),
+    ],
+)
+async def test_a_resource_that_cannot_be_read_is_a_clear_mcp_error(
+    client: Client, gen_id: str, words: str
+) -> None:
+    with pytest.raises(MCPError) as caught:
+        await client.read_resource(f"kushrouter://generations/{gen_id}")
+    assert words in str(caught.value)
+    assert (await client.call_tool("get_generation", {"id": CHAT_ID})).is_error is False, "still serving"
+
+
+async def test_the_audit_usage_prompt_walks_through_the_audit(client: Client) -> None:
+    (prompt,) = (await client.list_prompts()).prompts
+    assert prompt.name == "audit_usage" and prompt.description
+    result = await client.get_prompt("audit_usage", {"scope": "yesterday's batch job"})
+    text = result.messages[0].content.text
+    assert "yesterday's batch job" in text
+    steps = ("extract_generation_id", "get_generations", "wait_seconds",
+             "usage in the payload vs. usage billed", "unexpected models", "missing records")  # fmt: skip
+    for step in steps:
+        assert step in text, step
+    default = await client.get_prompt("audit_usage", {})
+    assert "the requests of this session" in default.messages[0].content.text

@@ -111,8 +111,12 @@ async def lookup_many(
     async with anyio.create_task_group() as workers:
         for _ in range(min(concurrency, len(pending))):
             workers.start_soon(worker)
-    finished = [item for item in results if item is not None]
-    return {"results": finished, "counts": _counts(finished), "totals": _totals(finished)}
+    return batch_result([item for item in results if item is not None])
+
+
+def batch_result(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The BatchResult (as a dict) of these per-id outcomes: with their counts and usage totals."""
+    return {"results": results, "counts": _counts(results), "totals": _totals(results)}
 
 
 def _counts(results: list[dict[str, Any]]) -> dict[str, int]:
