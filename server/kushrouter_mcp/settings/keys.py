@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from enum import Enum
 
 REDACTED = "[redacted]"
 # Principals (HTTP session owners) of callers' own KushRouter keys start with this prefix;
@@ -16,13 +17,21 @@ REDACTED = "[redacted]"
 CALLER_KEY_PRINCIPAL = "key"
 
 
+class KeySource(Enum):
+    """Where a key came from, which is where a wrong one must be fixed."""
+
+    SERVER = "server"  # KUSHROUTER_API_KEY in the server's environment
+    CALLER = "caller"  # the caller's own key, from its Authorization header (HTTP per-request mode)
+
+
 class ApiKey:
     """The API key: readable where a request is built, masked everywhere else."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("_value", "source")
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, source: KeySource = KeySource.SERVER) -> None:
         self._value = value
+        self.source = source
 
     def reveal(self) -> str:
         return self._value

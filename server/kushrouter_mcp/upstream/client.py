@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from .. import __version__
 from ..records.models import Generation
 from ..settings.config import Settings
-from ..settings.keys import ApiKey, KeyIdentities, scrub, scrub_bytes
+from ..settings.keys import ApiKey, KeyIdentities, KeySource, scrub, scrub_bytes
 from .cache import RecordCache
 from .failures import (
     ErrorKind,
@@ -224,7 +224,7 @@ class GenerationsApi:
         logger.info("GET generation -> %d (x-request-id %s)", response.status_code, request_id)
         if response.status_code == 200:
             return _record_from(response, request_id)
-        raise _failure_for(response, generation_id, request_id)
+        raise _failure_for(response, generation_id, request_id, key.source)
 
     async def _fetch(self, generation_id: str, key: ApiKey) -> _Answer:
         """One GET, its body read up to a cap: a misdirected base URL can't fill the memory."""
@@ -277,9 +277,11 @@ def _upstream_error(response: _Answer) -> str:
     return text[:_UPSTREAM_TEXT_LIMIT] + ("…" if len(text) > _UPSTREAM_TEXT_LIMIT else "")
 
 
-def _failure_for(response: _Answer, generation_id: str, request_id: str | None) -> LookupFailed:
+def _failure_for(
+    response: _Answer, generation_id: str, request_id: str | None, source: KeySource
+) -> LookupFailed:
     status = response.status_code
-    kind, advice = status_advice(status, generation_id)
+    kind, advice = status_advice(status, generation_id, source)
     retry_after = _retry_after(response) if status == 429 else None
     if retry_after is not None:
         advice += f" It asked to wait {retry_after:.0f} s before retrying."

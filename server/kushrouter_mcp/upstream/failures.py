@@ -13,6 +13,8 @@ from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING
 
+from ..settings.keys import KeySource
+
 if TYPE_CHECKING:  # httpx is imported on the first lookup, never at start-up
     import httpx
 
@@ -85,7 +87,29 @@ def no_key() -> LookupFailed:
 
 # --- HTTP statuses ----------------------------------------------------------------------------------
 
-# Status -> (kind, advice). "{id}" in an advice is the generation id looked up.
+
+@dataclass(frozen=True, slots=True)
+class KeyAdvice:
+    """What to do about the key, said where the key came from: the server's environment or the caller."""
+
+    fix: str  # the key was rejected
+    use_creator: str  # another key created the generation
+
+
+KEY_ADVICE: dict[KeySource, KeyAdvice] = {
+    KeySource.SERVER: KeyAdvice(
+        fix="Check KUSHROUTER_API_KEY in this server's environment and restart the server.",
+        use_creator="use that key (KUSHROUTER_API_KEY in this server's environment).",
+    ),
+    KeySource.CALLER: KeyAdvice(
+        fix="This server looks generations up with each caller's own key: fix the key your MCP client "
+        "sends as 'Authorization: Bearer kr_…' (in its headers configuration) and reconnect.",
+        use_creator="send that key as 'Authorization: Bearer kr_…' from your MCP client.",
+    ),
+}
+
+# Status -> (kind, advice). In an advice, "{id}" is the generation id looked up and "{fix_key}" and
+# "{use_creator_key}" are the KEY_ADVICE for the key's source.
 STATUS_ADVICE: dict[int, tuple[ErrorKind, str]] = {
     400: (
         ErrorKind.REJECTED,
@@ -93,8 +117,7 @@ STATUS_ADVICE: dict[int, tuple[ErrorKind, str]] = {
     ),
     401: (
         ErrorKind.UNAUTHORIZED,
-        "KushRouter rejected the API key (401): it is missing, mistyped, revoked or expired. Check "
-        "KUSHROUTER_API_KEY in this server's environment and restart the server.",
+        "KushRouter rejected the API key (401): it is missing, mistyped, revoked or expired. {fix_key}",
     ),
     402: (
         ErrorKind.REJECTED,
@@ -104,7 +127,7 @@ STATUS_ADVICE: dict[int, tuple[ErrorKind, str]] = {
     403: (
         ErrorKind.FORBIDDEN,
         "KushRouter refused access (403): this key may not read this generation. Only the API key that "
-        "created a generation can read it — use that key.",
+        "created a generation can read it — {use_creator_key}",
     ),
     404: (
         ErrorKind.NOT_FOUND,
@@ -121,12 +144,13 @@ STATUS_ADVICE: dict[int, tuple[ErrorKind, str]] = {
 }
 
 
-def status_advice(status: int, generation_id: str) -> tuple[ErrorKind, str]:
-    """The kind and the advice for an HTTP status other than 200."""
+def status_advice(status: int, generation_id: str, source: KeySource) -> tuple[ErrorKind, str]:
+    """The kind and the advice for an HTTP status other than 200, for a key from `source`."""
     known = STATUS_ADVICE.get(status)
     if known is not None:
         kind, advice = known
-        return kind, advice.format(id=generation_id)
+        key = KEY_ADVICE[source]
+        return kind, advice.format(id=generation_id, fix_key=key.fix, use_creator_key=key.use_creator)
     if status >= 500:
         return ErrorKind.UPSTREAM_ERROR, (
             f"KushRouter had a server error ({status}). It is usually temporary: try again in a minute."
