@@ -382,6 +382,71 @@ async def raw_upstream(answer: bytes) -> AsyncIterator[str]:
         group.cancel_scope.cancel()
 
 
+NOT_FOUND_BODY = '{"error": "Generation not found"}'
+
+
+def answer_404(body: bytes, content_type: str) -> bytes:
+    head = f"HTTP/1.1 404 Not Found\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"Connection: close\r\n\r\n" + body
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"<!DOCTYPE html><html><body><h1>404</h1><p>Page not found</p></body></html>", "text/html"),
+        (b"", "text/plain"),
+        (b"404 page not found", "text/plain"),
+        (b'{"detail": "Not Found"}', "application/json"),  # another framework's route
+        (b'{"error": "Cannot GET /api/v1/api/v1/generations"}', "application/json"),
+    ],
+)
+async def test_a_404_that_is_not_the_apis_not_found_points_at_the_base_url(
+    make_api: ApiFactory, body: bytes, content_type: str
+) -> None:
+    async with raw_upstream(answer_404(body, content_type)) as base_url:
+        api = make_api(base_url)
+        started = time.monotonic()
+        with pytest.raises(LookupFailed) as caught:
+            await api.lookup(CHAT_ID, api.settings.api_key, wait_seconds=5)
+    assert time.monotonic() - started < 2, "a wrong base URL is not polled for"
+    failure = caught.value
+    assert (failure.kind, failure.status) == ("bad_response", 404)
+    assert "KUSHROUTER_BASE_URL is probably wrong" in failure.message
+    assert (
+        "https://api.kushrouter.com" in failure.message
+        and f"{base_url}/api/v1/generations" in failure.message
+    )
+    assert "try again" not in failure.message and failure.waited_seconds == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        NOT_FOUND_BODY,
+        '{"success": false, "error": "Generation not found"}',
+        '{"error": {"message": "generation NOT FOUND", "type": "not_found"}}',
+        '{"error": "Not found"}',
+    ],
+)
+async def test_a_json_error_saying_not_found_is_the_apis_not_found(make_api: ApiFactory, body: str) -> None:
+    async with raw_upstream(answer_404(body.encode(), "application/json")) as base_url:
+        with pytest.raises(LookupFailed) as caught:
+            await lookup(make_api(base_url), CHAT_ID)
+    assert caught.value.kind == "not_found" and "try again shortly" in caught.value.message
+
+
+async def test_a_base_url_ending_in_the_api_path_is_named_as_the_cause(
+    make_api: ApiFactory, sandbox: RunningSandbox
+) -> None:
+    api = make_api(f"{sandbox.base_url}/api/v1")
+    with pytest.raises(LookupFailed) as caught:
+        await api.lookup(CHAT_ID, api.settings.api_key, wait_seconds=5)
+    assert caught.value.kind == "bad_response"
+    assert "/api/v1/api/v1/generations answered 404" in caught.value.message
+    assert "KUSHROUTER_BASE_URL" in caught.value.message
+    assert len(sandbox.state.requests) == 1, "asked once, not polled"
+
+
 def rate_limited_answer(**headers: str) -> bytes:
     lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     body = b'{"error": "Rate limit exceeded (key)"}'
@@ -421,8 +486,8 @@ async def test_a_request_id_echoing_the_key_reaches_no_log_line(
     make_api: ApiFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     answer = (
-        f"HTTP/1.1 404 Not Found\r\nx-request-id: {ALICE_KEY}\r\nContent-Length: 0\r\n"
-        "Connection: close\r\n\r\n"
+        f"HTTP/1.1 404 Not Found\r\nx-request-id: {ALICE_KEY}\r\nContent-Length: {len(NOT_FOUND_BODY)}\r\n"
+        f"Connection: close\r\n\r\n{NOT_FOUND_BODY}"
     ).encode()
     caplog.set_level(logging.DEBUG, logger="kushrouter_mcp")
     async with raw_upstream(answer) as base_url:

@@ -28,6 +28,7 @@ from .failures import (
     ErrorKind,
     LookupFailed,
     bad_shape,
+    misdirected,
     no_key,
     out_of_time,
     status_advice,
@@ -249,7 +250,8 @@ class GenerationsApi:
         finally:
             await response.aclose()
         # Scrubbed before anything reads it: error texts are cut short, which would leave half a key.
-        return _Answer(response.status_code, response.headers, scrub_bytes(bytes(body), key))
+        endpoint = str(response.url.copy_with(query=None))
+        return _Answer(response.status_code, response.headers, scrub_bytes(bytes(body), key), endpoint)
 
 
 @dataclass(frozen=True)
@@ -257,13 +259,14 @@ class _Answer:
     status_code: int
     headers: httpx.Headers
     content: bytes
+    endpoint: str  # the URL that answered, without its query: where a misdirected lookup went
 
     def json(self) -> Any:
         return json.loads(self.content)
 
 
-def _upstream_error(response: _Answer) -> str:
-    """The API's own error text, short and on one line, if the body has one."""
+def _error_text(response: _Answer) -> str:
+    """The API's own error text on one line, if the body has one: {"error": "..."} or {"error": {"message"}}."""
     try:
         body = response.json()
     except ValueError:
@@ -271,16 +274,39 @@ def _upstream_error(response: _Answer) -> str:
     text = body.get("error") if isinstance(body, dict) else None
     if isinstance(text, dict):
         text = text.get("message")
-    if not isinstance(text, str):
-        return ""
-    text = " ".join(text.split())
+    return " ".join(text.split()) if isinstance(text, str) else ""
+
+
+def _upstream_error(response: _Answer) -> str:
+    """The API's own error text, short enough to quote."""
+    text = _error_text(response)
     return text[:_UPSTREAM_TEXT_LIMIT] + ("…" if len(text) > _UPSTREAM_TEXT_LIMIT else "")
+
+
+def _is_generation_not_found(response: _Answer) -> bool:
+    """A 404 in the API's shape: a JSON error that says "not found" (KushRouter: "Generation not found").
+
+    Anything else (an HTML page, an empty body, another route's JSON) came from somewhere that is
+    not the generations route. Lenient on purpose: a real not-found must never lose its polling.
+    """
+    return "not found" in _error_text(response).lower()
+
+
+def _body_detail(response: _Answer) -> str:
+    if not response.content:
+        return "an empty body"
+    said = _upstream_error(response)
+    if said:
+        return f'the error "{said}"'
+    return f"a {response.headers.get('content-type', 'body without a content type')} body"
 
 
 def _failure_for(
     response: _Answer, generation_id: str, request_id: str | None, source: KeySource
 ) -> LookupFailed:
     status = response.status_code
+    if status == 404 and not _is_generation_not_found(response):
+        return misdirected(_body_detail(response), response.endpoint, request_id)
     kind, advice = status_advice(status, generation_id, source)
     retry_after = _retry_after(response) if status == 429 else None
     if retry_after is not None:

@@ -255,6 +255,21 @@ def out_of_time(budget: float) -> LookupFailed:
     )
 
 
+def misdirected(detail: str, endpoint: str, request_id: str | None) -> LookupFailed:
+    """A 404 that is not the API's "generation not found": the lookup went to the wrong place."""
+    return LookupFailed(
+        ErrorKind.BAD_RESPONSE,
+        with_request_id(
+            f'{endpoint} answered 404 with {detail}, not KushRouter\'s "generation not found" error, so '
+            "KUSHROUTER_BASE_URL is probably wrong. Set it to the API's base URL alone, such as "
+            "https://api.kushrouter.com (this server adds /api/v1/generations), and restart the server.",
+            request_id,
+        ),
+        404,
+        request_id,
+    )
+
+
 def bad_shape(detail: str, request_id: str | None, status: int = 200) -> LookupFailed:
     return LookupFailed(
         ErrorKind.BAD_RESPONSE,
