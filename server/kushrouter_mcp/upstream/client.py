@@ -266,7 +266,7 @@ class _Answer:
 
 
 def _error_text(response: _Answer) -> str:
-    """The API's own error text on one line, if the body has one: {"error": "..."} or {"error": {"message"}}."""
+    """The API's error text on one line, if the body has one: {"error": "…"} or {"error": {"message"}}."""
     try:
         body = response.json()
     except ValueError:
