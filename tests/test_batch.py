@@ -255,6 +255,22 @@ async def test_without_a_key_the_batch_is_one_clear_error(sandbox: RunningSandbo
     assert sandbox.state.request_count == 0
 
 
+async def test_a_quoted_id_is_the_same_id_and_an_unmatched_quote_is_invalid(
+    client: Client, sandbox: RunningSandbox
+) -> None:
+    ids = [f'"{CHAT_ID}"', CHAT_ID, f"`{ANTHROPIC_ID}`", f"'{CHAT_ID}", f"'{CHAT_ID}"]
+    result = await client.call_tool("get_generations", {"ids": ids})
+    outcome = [
+        (item["id"], item.get("error", {}).get("kind", "found"))
+        for item in result.structured_content["results"]
+    ]
+    assert outcome == [(CHAT_ID, "found"), (ANTHROPIC_ID, "found"), (f"'{CHAT_ID}", "invalid_id")]
+    assert "quote" in result.structured_content["results"][2]["error"]["message"]
+    assert sorted(request.query[0][1] for request in sandbox.state.requests) == sorted(
+        [CHAT_ID, ANTHROPIC_ID]
+    )
+
+
 async def test_a_rejected_key_stops_the_batch_from_sending_the_rest(sandbox: RunningSandbox) -> None:
     settings = Settings(
         api_key=ApiKey("kr_live_not_a_real_key_123"), base_url=sandbox.base_url, batch_concurrency=2

@@ -92,6 +92,35 @@ async def test_bad_ids_are_explained_and_never_sent(
     assert sandbox.state.requests == []
 
 
+@pytest.mark.parametrize(
+    "quoted",
+    [f'"{CHAT_ID}"', f"'{CHAT_ID}'", f"`{CHAT_ID}`", f"\u201c{CHAT_ID}\u201d", f"\u2018{CHAT_ID}\u2019"],
+)
+async def test_one_pair_of_quotes_around_an_id_comes_off(
+    client: Client, sandbox: RunningSandbox, quoted: str
+) -> None:
+    result = await client.call_tool("get_generation", {"id": quoted})
+    assert not result.is_error and result.structured_content == SEED_RECORDS[CHAT_ID]
+    resource = await client.read_resource(f"kushrouter://generations/{quoted}")
+    assert json.loads(resource.contents[0].text) == SEED_RECORDS[CHAT_ID]
+    assert [request.query for request in sandbox.state.requests] == [[("id", CHAT_ID)]], (
+        "sent bare, then cached"
+    )
+
+
+@pytest.mark.parametrize(
+    "unmatched", [f'"{CHAT_ID}', f"{CHAT_ID}'", f'`{CHAT_ID}"', f'""{CHAT_ID}""', f"\u201d{CHAT_ID}\u201c"]
+)
+async def test_a_quote_without_its_pair_is_explained_and_never_sent(
+    client: Client, sandbox: RunningSandbox, unmatched: str
+) -> None:
+    result = await client.call_tool("get_generation", {"id": unmatched})
+    assert result.is_error
+    assert text_of(result).startswith("Invalid generation id: The id starts or ends with a quote")
+    assert "matching" in text_of(result)
+    assert sandbox.state.requests == []
+
+
 async def test_an_id_of_256_characters_is_accepted_and_sent(client: Client, sandbox: RunningSandbox) -> None:
     result = await client.call_tool("get_generation", {"id": "c" * 256})
     assert result.is_error and "404" in text_of(result)

@@ -24,7 +24,7 @@ class ItemError(BaseModel):
 class BatchItem(BaseModel):
     """One distinct id of the batch, with its record or the reason it has none."""
 
-    id: str = Field(description="The id as given.")
+    id: str = Field(description="The id as given (without one pair of quotes around it, if it had them).")
     generation: Generation | None = Field(None, description="The API's record, unchanged, when found.")
     error: ItemError | None = Field(None, description="Why there is no record, when not found or failed.")
     waited_seconds: float | None = Field(

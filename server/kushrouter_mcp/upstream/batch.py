@@ -28,16 +28,23 @@ class RecordLookup(Protocol):
     async def lookup(self, generation_id: str, key: ApiKey | None, wait_seconds: float = 0.0) -> Lookup: ...
 
 
-def distinct_ids(ids: Sequence[object]) -> list[object]:
-    """The ids in the order given, each once. A non-string stays in (it is reported as invalid)."""
+def checked_distinct(ids: Sequence[object]) -> list[str | dict[str, Any]]:
+    """Each id once, in the order given: the id to look up (as check_generation_id returns it, so a
+    quoted id and its bare form are one), or the invalid_id result of one that can't be an id."""
     seen: set[object] = set()
-    kept = []
+    wanted: list[str | dict[str, Any]] = []
     for raw in ids:
-        token = raw if isinstance(raw, str) else ("", _shown(raw))  # a list or dict is not hashable
+        entry: str | dict[str, Any]
+        token: object
+        try:
+            entry = token = check_generation_id(raw)
+        except InvalidGenerationId as error:
+            entry = _error(raw, ErrorKind.INVALID_ID, str(error))
+            token = (type(raw) is str, entry["id"])  # 42 and "42" are two ids; a list is not hashable
         if token not in seen:
             seen.add(token)
-            kept.append(raw)
-    return kept
+            wanted.append(entry)
+    return wanted
 
 
 def _shown(raw: object) -> str:
@@ -88,14 +95,9 @@ async def lookup_many(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Look every distinct id up, at most `concurrency` at a time; the BatchResult as a dict."""
-    wanted = distinct_ids(ids)
-    results: list[dict[str, Any] | None] = [None] * len(wanted)
-    pending: list[tuple[int, str]] = []
-    for index, raw in enumerate(wanted):
-        try:
-            pending.append((index, check_generation_id(raw)))
-        except InvalidGenerationId as error:
-            results[index] = _error(raw, ErrorKind.INVALID_ID, str(error))
+    wanted = checked_distinct(ids)
+    results: list[dict[str, Any] | None] = [None if isinstance(entry, str) else entry for entry in wanted]
+    pending = [(index, entry) for index, entry in enumerate(wanted) if isinstance(entry, str)]
     batch = _Batch(api, key, wait_seconds)
     done = len(wanted) - len(pending)
     queue = iter(pending)  # shared by the workers: each id is taken exactly once
