@@ -511,3 +511,12 @@ async def test_a_probe_cut_off_by_the_budget_hands_the_turn_on(
     assert caught.value.kind == "timeout"
     # Had the cancelled probe kept its turn, this would wait on it until the budget ran out.
     assert (await lookup(api, CHAT_ID))["id"] == CHAT_ID
+
+
+async def test_json_nested_too_deep_to_decode_is_a_bad_response(
+    make_api: ApiFactory, sandbox: RunningSandbox
+) -> None:
+    sandbox.state.add_fault(200, body=b"[" * 200_000)
+    with pytest.raises(LookupFailed) as caught:
+        await lookup(make_api(), CHAT_ID)
+    assert caught.value.kind == "bad_response" and "not JSON" in caught.value.message

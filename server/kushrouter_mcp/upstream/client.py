@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from .. import __version__
 from ..records.models import Generation
 from ..settings.config import Settings
-from ..settings.keys import ApiKey, KeyIdentities, KeySource, scrub, scrub_bytes
+from ..settings.keys import ApiKey, KeyIdentities, KeySource, scrub, scrub_bytes, scrub_json
 from .cache import RecordCache
 from .failures import (
     ErrorKind,
@@ -251,7 +251,8 @@ class GenerationsApi:
             await response.aclose()
         # Scrubbed before anything reads it: error texts are cut short, which would leave half a key.
         endpoint = str(response.url.copy_with(query=None))
-        return _Answer(response.status_code, response.headers, scrub_bytes(bytes(body), key), endpoint)
+        content = scrub_bytes(bytes(body), key)
+        return _Answer(response.status_code, response.headers, content, endpoint, key)
 
 
 @dataclass(frozen=True)
@@ -260,9 +261,18 @@ class _Answer:
     headers: httpx.Headers
     content: bytes
     endpoint: str  # the URL that answered, without its query: where a misdirected lookup went
+    key: ApiKey  # the key the lookup was sent with: scrubbed from the body, raw and decoded
 
     def json(self) -> Any:
-        return json.loads(self.content)
+        """The body decoded, the key scrubbed from it (the raw scrub misses a JSON-escaped key).
+
+        Raises ValueError for anything that is not JSON, nesting too deep to decode included.
+        """
+        try:
+            decoded = json.loads(self.content)
+        except RecursionError:
+            raise ValueError("JSON nested too deep") from None
+        return scrub_json(decoded, self.key)
 
 
 def _error_text(response: _Answer) -> str:
