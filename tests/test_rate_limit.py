@@ -22,7 +22,13 @@ from kushrouter_mcp.settings.config import Settings
 from kushrouter_mcp.settings.keys import ApiKey
 from kushrouter_mcp.upstream.client import GenerationsApi
 from kushrouter_mcp.upstream.failures import LookupFailed
-from kushrouter_mcp.upstream.rate_limit import FORGET_AFTER_SECONDS, GateClosed, RateLimitGate, Window
+from kushrouter_mcp.upstream.rate_limit import (
+    FORGET_AFTER_SECONDS,
+    MAX_WINDOW_SECONDS,
+    GateClosed,
+    RateLimitGate,
+    Window,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -214,3 +220,54 @@ async def test_the_next_lookup_with_the_key_waits_out_the_window(sandbox: Runnin
     finally:
         await api.aclose()
     assert sandbox.state.request_count == 3
+
+
+class SteppedClock:
+    """A monotonic clock the test moves forward by hand (the HTTP calls still take real time)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
+FAR_FUTURE_DATE = "Fri, 31 Dec 9999 23:59:59 GMT"
+
+
+@pytest.mark.parametrize("retry_after", ["999999999", "1e999", "inf", "Infinity", FAR_FUTURE_DATE])
+async def test_an_absurd_retry_after_holds_the_key_no_longer_than_the_cap(
+    sandbox: RunningSandbox, retry_after: str
+) -> None:
+    clock = SteppedClock()
+    settings = Settings(base_url=sandbox.base_url, cache_entries=0, timeout_seconds=5)
+    api = GenerationsApi(settings, clock=clock)
+    try:
+        sandbox.state.add_fault(429, retry_after=retry_after)
+        with pytest.raises(LookupFailed) as first:
+            await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))
+        assert "at least 60 s" in first.value.message
+        clock.offset += MAX_WINDOW_SECONDS - 10
+        with pytest.raises(LookupFailed) as held:
+            await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))
+        assert held.value.retry_after is not None
+        assert 8 < held.value.retry_after <= 10, "the window is the cap, not what was asked"
+        clock.offset += 11
+        assert (await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))).record == SEED_RECORDS[CHAT_ID]
+    finally:
+        await api.aclose()
+    assert MAX_WINDOW_SECONDS == 60.0
+
+
+@pytest.mark.parametrize("retry_after", ["nan", "-5", "soon", "Fri, 31 Dec 99999 23:59:59 GMT"])
+async def test_an_unreadable_or_negative_retry_after_is_not_a_window(
+    sandbox: RunningSandbox, retry_after: str
+) -> None:
+    api = GenerationsApi(Settings(base_url=sandbox.base_url, cache_entries=0))
+    try:
+        sandbox.state.add_fault(429, retry_after=retry_after)
+        started = time.monotonic()
+        assert (await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))).record == SEED_RECORDS[CHAT_ID]
+        assert time.monotonic() - started < 3, "retried after the reset or a backoff step"
+    finally:
+        await api.aclose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -36,7 +37,7 @@ from .failures import (
     transport_failure,
     with_request_id,
 )
-from .rate_limit import GateClosed, RateLimitGate
+from .rate_limit import MAX_WINDOW_SECONDS, GateClosed, RateLimitGate
 
 if TYPE_CHECKING:  # imported on the first lookup: start-up (every IDE launch) never pays for it
     import httpx
@@ -320,7 +321,9 @@ def _failure_for(
     kind, advice = status_advice(status, generation_id, source)
     retry_after = _retry_after(response) if status == 429 else None
     if retry_after is not None:
-        advice += f" It asked to wait {retry_after:.0f} s before retrying."
+        # At the cap, the API may have asked for far longer: the cap is all this server holds a key for.
+        asked = "at least " if retry_after >= MAX_WINDOW_SECONDS else ""
+        advice += f" It asked to wait {asked}{retry_after:.0f} s before retrying."
     if said := _upstream_error(response):
         advice += f' KushRouter said: "{said}".'
     return LookupFailed(
@@ -334,22 +337,34 @@ def _failure_for(
 
 
 def _retry_after(response: _Answer) -> float | None:
-    """Seconds to wait from Retry-After (seconds or HTTP date), else from X-RateLimit-Reset."""
-    raw = response.headers.get("retry-after", "").strip()
-    if raw:
-        try:
-            return max(0.0, float(raw))
-        except ValueError:
-            pass
-        try:
-            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-        except (TypeError, ValueError):
-            pass
-    reset = response.headers.get("x-ratelimit-reset", "").strip()
+    """Seconds to wait, from Retry-After (seconds or an HTTP date), else X-RateLimit-Reset (epoch seconds).
+
+    At most MAX_WINDOW_SECONDS (infinite and far-future values included) and at least 0; a value
+    that is unreadable or NaN is ignored, leaving the wait to the backoff.
+    """
+    seconds = _delay_seconds(response.headers.get("retry-after", "").strip())
+    if seconds is None:
+        reset = _number(response.headers.get("x-ratelimit-reset", "").strip())
+        seconds = None if reset is None else reset - time.time()
+    return None if seconds is None else min(MAX_WINDOW_SECONDS, max(0.0, seconds))
+
+
+def _delay_seconds(raw: str) -> float | None:
+    seconds = _number(raw)
+    if seconds is not None or not raw:
+        return seconds
     try:
-        return max(0.0, float(reset) - time.time()) if reset else None
+        return parsedate_to_datetime(raw).timestamp() - time.time()
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+
+
+def _number(raw: str) -> float | None:
+    try:
+        value = float(raw)
     except ValueError:
         return None
+    return None if math.isnan(value) else value
 
 
 def _record_from(response: _Answer, request_id: str | None) -> dict[str, Any]:
