@@ -185,6 +185,30 @@ async def test_a_record_that_appears_after_2_s_is_found_with_wait_seconds(
     assert 4 <= len(polls) <= 8, "polled at a growing interval, not hammered"
 
 
+async def test_a_batch_waits_one_window_however_many_ids(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    """40 ids, wait_seconds 3: the call ends within its 3 s budget plus the 3 s wait, not per wave of 8."""
+    late = [f"chatcmpl-late-{n}" for n in range(5)]
+    ids = [f"chatcmpl-never-{n}" for n in range(35)] + late
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio_server(sandbox, errlog, KUSHROUTER_TIMEOUT="3") as client:
+            await client.call_tool("get_generation", {"id": CHAT_ID})  # warm: imports, first connection
+            for n, gen_id in enumerate(late):  # records written 1 to 2 s after the call starts
+                sandbox.state.publish(gen_id, after_seconds=1.0 + n * 0.25)
+            started = time.monotonic()
+            result = await client.call_tool("get_generations", {"ids": ids, "wait_seconds": 3})
+            elapsed = time.monotonic() - started
+    assert 2.9 <= elapsed < 3 + 3, f"took {elapsed:.1f} s"
+    batch = result.structured_content
+    assert batch["counts"] == {"ids": 40, "found": 5, "not_found": 35, "failed": 0}
+    for item in batch["results"][35:]:
+        assert 0.5 <= item["waited_seconds"] <= 2.9, item  # from its first poll, which may queue
+    for item in batch["results"][:35]:
+        assert item["error"]["kind"] == "not_found" and item["waited_seconds"] >= 2.5, item
+    polls = [r for r in sandbox.state.requests if r.query == [("id", "chatcmpl-never-0")]]
+    assert 4 <= len(polls) <= 8, "every id polled through the window at a growing interval"
+    assert "Waited up to" in text_of(result) and "Ids not found were polled for up to 3 s" in text_of(result)
+
+
 async def test_batch_errors_never_show_the_key(
     sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

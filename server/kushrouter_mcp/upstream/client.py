@@ -37,6 +37,7 @@ from .failures import (
     transport_failure,
     with_request_id,
 )
+from .polling import PollSchedule, note_wait
 from .rate_limit import MAX_WINDOW_SECONDS, GateClosed, RateLimitGate
 
 if TYPE_CHECKING:  # imported on the first lookup: start-up (every IDE launch) never pays for it
@@ -50,10 +51,6 @@ _BACKOFF_CAP_SECONDS = 8.0
 _UPSTREAM_TEXT_LIMIT = 200
 # A generation record is about a kilobyte; anything near this is not the API answering.
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-# Polling for a fresh record (wait_seconds): 0.25 s, then 1.6 times longer each time, at most 4 s.
-_FIRST_POLL_SECONDS = 0.25
-_POLL_GROWTH = 1.6
-_POLL_CAP_SECONDS = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,20 +125,17 @@ class GenerationsApi:
         if cached is not None:
             return Lookup(cached, cached=True)
         started = polled = self._clock()
-        interval = _FIRST_POLL_SECONDS
+        schedule = PollSchedule(started + wait_seconds, self._clock)
         while True:
             try:
                 record = await self._fetch_within_budget(generation_id, key, identity)
                 break
             except LookupFailed as failure:
-                if failure.kind is not ErrorKind.NOT_FOUND or self._clock() - started >= wait_seconds:
-                    if polled > started:
-                        failure.waited_seconds = waited = polled - started
-                        failure.message += f" Waited {waited:.1f} s (wait_seconds={wait_seconds:g})."
+                pause = schedule.next_pause() if failure.kind is ErrorKind.NOT_FOUND else None
+                if pause is None:
+                    note_wait(failure, polled - started, wait_seconds)
                     raise
-                pause = min(interval, wait_seconds - (self._clock() - started))
             await self._sleep(pause)
-            interval = min(interval * _POLL_GROWTH, _POLL_CAP_SECONDS)
             polled = self._clock()
         self.cache.put(identity, generation_id, record)
         # The wait is the time until the poll that found it: zero when the first lookup did.
