@@ -9,8 +9,11 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 
 from kushrouter_mcp.sandbox import processes
 from kushrouter_mcp.sandbox.processes import (
@@ -47,6 +50,15 @@ def sandbox(sandbox_session: RunningSandbox) -> Iterator[RunningSandbox]:
 def server_env(base_url: str, api_key: str | None = ALICE_KEY, **extra: str) -> dict[str, str]:
     """The environment a client would give the server: only what it needs (Alice's key by default)."""
     return processes.server_env(base_url, api_key, **extra)
+
+
+def stdio_server(sandbox: RunningSandbox, errlog: Any, api_key: str = ALICE_KEY, **env: str) -> Client:
+    """A client of `kushrouter-mcp` run as a real stdio subprocess against `sandbox`."""
+    command, *args = kushrouter_command()
+    params = StdioServerParameters(
+        command=command, args=args, env=server_env(sandbox.base_url, api_key, **env)
+    )
+    return Client(stdio_client(params, errlog=errlog))
 
 
 def start_http_server(

@@ -1,11 +1,10 @@
-"""get_generations, wait_seconds, the shared 429 back-off, the resource and the prompt.
+"""get_generations: a batch's outcomes and totals, wait_seconds, the shared 429 back-off, its arguments.
 
 The headline cases run the real server process over stdio against the sandbox over TCP.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,18 +12,15 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client
-from mcp.shared.exceptions import MCPError
+from mcp import Client
 
-from conftest import LEAK_CANARY, server_env
+from conftest import LEAK_CANARY, server_env, stdio_server
 from kushrouter_mcp.face.app import create_server
 from kushrouter_mcp.records.models import USAGE_FIELDS
 from kushrouter_mcp.sandbox.runner import RunningSandbox
 from kushrouter_mcp.sandbox.samples import (
     ALICE_KEY,
     ANTHROPIC_ID,
-    BOB_KEY,
     BOB_ONLY_ID,
     CHAT_ID,
     EXTRA_FIELDS_ID,
@@ -34,18 +30,8 @@ from kushrouter_mcp.sandbox.samples import (
 )
 from kushrouter_mcp.settings.config import ConfigError, Settings
 from kushrouter_mcp.settings.keys import ApiKey
-from kushrouter_mcp.upstream.client import GenerationsApi, LookupFailed
 
 pytestmark = pytest.mark.anyio
-
-
-def stdio(sandbox: RunningSandbox, errlog: Any, api_key: str = ALICE_KEY, **env: str) -> Client:
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "kushrouter_mcp"],
-        env=server_env(sandbox.base_url, api_key, **env),
-    )
-    return Client(stdio_client(params, errlog=errlog))
 
 
 def text_of(result: Any) -> str:
@@ -80,7 +66,7 @@ async def test_a_batch_mixes_found_missing_and_failing_ids(sandbox: RunningSandb
         progress.append((done, total))
 
     with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(sandbox, errlog) as client:
+        async with stdio_server(sandbox, errlog) as client:
             result = await client.call_tool("get_generations", {"ids": ids}, progress_callback=on_progress)
     assert not result.is_error
     batch = result.structured_content
@@ -148,7 +134,7 @@ async def test_a_429_storm_is_waited_out_with_one_probe_per_window(
     for gen_id in ids:
         sandbox.state.publish(gen_id)
     with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(sandbox, errlog, KUSHROUTER_MAX_RETRIES="6") as client:
+        async with stdio_server(sandbox, errlog, KUSHROUTER_MAX_RETRIES="6") as client:
             await client.call_tool(
                 "get_generation", {"id": CHAT_ID}
             )  # warm: the storm meets a running server
@@ -174,7 +160,7 @@ async def test_a_record_that_appears_after_2_s_is_found_with_wait_seconds(
 ) -> None:
     outcomes: dict[str, Any] = {}
     with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(sandbox, errlog) as client:
+        async with stdio_server(sandbox, errlog) as client:
             fresh = sandbox.state.publish("chatcmpl-fresh-1", after_seconds=2.0)
             late = sandbox.state.publish("chatcmpl-fresh-2", after_seconds=2.0)
             impatient = await client.call_tool("get_generation", {"id": "chatcmpl-fresh-1"})
@@ -199,19 +185,28 @@ async def test_a_record_that_appears_after_2_s_is_found_with_wait_seconds(
     assert 4 <= len(polls) <= 8, "polled at a growing interval, not hammered"
 
 
-async def test_a_cache_hit_reaches_no_upstream(sandbox: RunningSandbox, tmp_path: Path) -> None:
+async def test_a_batch_waits_one_window_however_many_ids(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    """40 ids, wait_seconds 3: the call ends within its 3 s budget plus the 3 s wait, not per wave of 8."""
+    late = [f"chatcmpl-late-{n}" for n in range(5)]
+    ids = [f"chatcmpl-never-{n}" for n in range(35)] + late
     with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(sandbox, errlog) as client:
-            first = await client.call_tool("get_generation", {"id": ANTHROPIC_ID})
-            assert sandbox.state.request_count == 1
-            again = await client.call_tool("get_generation", {"id": ANTHROPIC_ID})
-            batch = await client.call_tool("get_generations", {"ids": [ANTHROPIC_ID]})
-            resource = await client.read_resource(f"kushrouter://generations/{ANTHROPIC_ID}")
-            assert sandbox.state.request_count == 1
-    assert first.structured_content == again.structured_content == SEED_RECORDS[ANTHROPIC_ID]
-    assert "cache" in text_of(again) and "cache" not in text_of(first).split("\n")[0]
-    assert batch.structured_content["results"][0]["generation"] == SEED_RECORDS[ANTHROPIC_ID]
-    assert ANTHROPIC_ID in resource.contents[0].text
+        async with stdio_server(sandbox, errlog, KUSHROUTER_TIMEOUT="3") as client:
+            await client.call_tool("get_generation", {"id": CHAT_ID})  # warm: imports, first connection
+            for n, gen_id in enumerate(late):  # records written 1 to 2 s after the call starts
+                sandbox.state.publish(gen_id, after_seconds=1.0 + n * 0.25)
+            started = time.monotonic()
+            result = await client.call_tool("get_generations", {"ids": ids, "wait_seconds": 3})
+            elapsed = time.monotonic() - started
+    assert 2.9 <= elapsed < 3 + 3, f"took {elapsed:.1f} s"
+    batch = result.structured_content
+    assert batch["counts"] == {"ids": 40, "found": 5, "not_found": 35, "failed": 0}
+    for item in batch["results"][35:]:
+        assert 0.5 <= item["waited_seconds"] <= 2.9, item  # from its first poll, which may queue
+    for item in batch["results"][:35]:
+        assert item["error"]["kind"] == "not_found" and item["waited_seconds"] >= 2.5, item
+    polls = [r for r in sandbox.state.requests if r.query == [("id", "chatcmpl-never-0")]]
+    assert 4 <= len(polls) <= 8, "every id polled through the window at a growing interval"
+    assert "Waited up to" in text_of(result) and "Ids not found were polled for up to 3 s" in text_of(result)
 
 
 async def test_batch_errors_never_show_the_key(
@@ -222,7 +217,7 @@ async def test_batch_errors_never_show_the_key(
     ids = [CHAT_ID, "sandbox-status-401", "sandbox-status-500", "sandbox-html", "bad id", "chatcmpl-gone-1"]
     stderr = tmp_path / "stderr.log"
     with stderr.open("w") as errlog:
-        async with stdio(
+        async with stdio_server(
             sandbox, errlog, api_key=LEAK_CANARY, KUSHROUTER_MCP_LOG_LEVEL="DEBUG", KUSHROUTER_MAX_RETRIES="1"
         ) as client:
             result = await client.call_tool("get_generations", {"ids": ids, "wait_seconds": 0.3})
@@ -231,43 +226,7 @@ async def test_batch_errors_never_show_the_key(
         assert LEAK_CANARY not in text and LEAK_CANARY[8:] not in text
 
 
-# --- The rate-limit gate through the API client ----------------------------------------------------
-
-
-async def test_one_keys_rate_limit_does_not_slow_another(sandbox: RunningSandbox) -> None:
-    api = GenerationsApi(Settings(base_url=sandbox.base_url, timeout_seconds=5, cache_entries=0))
-    try:
-        sandbox.state.add_fault(429, retry_after="30")
-        with pytest.raises(LookupFailed) as first:
-            await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))
-        assert first.value.kind == "rate_limited"
-        started = time.monotonic()
-        assert (await api.lookup(BOB_ONLY_ID, ApiKey(BOB_KEY))).record == SEED_RECORDS[BOB_ONLY_ID]
-        with pytest.raises(LookupFailed) as held:
-            await api.lookup(ANTHROPIC_ID, ApiKey(ALICE_KEY))
-        assert time.monotonic() - started < 2, "bob went at once; alice's second lookup was refused at once"
-    finally:
-        await api.aclose()
-    assert held.value.kind == "rate_limited" and "Not sent" in held.value.message
-    assert "KUSHROUTER_TIMEOUT" in held.value.message
-    assert [r.key_owner for r in sandbox.state.requests] == ["alice", "bob"], "alice's held lookup never went"
-
-
-async def test_the_next_lookup_with_the_key_waits_out_the_window(sandbox: RunningSandbox) -> None:
-    """A 429 met by one lookup holds the next lookup with that key until Retry-After has passed."""
-    api = GenerationsApi(Settings(base_url=sandbox.base_url, cache_entries=0))
-    try:
-        sandbox.state.add_fault(429, retry_after="1")
-        started = time.monotonic()
-        assert (await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))).record["id"] == CHAT_ID
-        assert (await api.lookup(ANTHROPIC_ID, ApiKey(ALICE_KEY))).record["id"] == ANTHROPIC_ID
-        assert 0.9 <= time.monotonic() - started < 5
-    finally:
-        await api.aclose()
-    assert sandbox.state.request_count == 3
-
-
-# --- Arguments, schema, resource and prompt (in-memory client on the same server) ---------------
+# --- Arguments and schema (in-memory client on the same server) ------------------------------------
 
 
 async def test_get_generations_is_listed_with_schemas_and_annotations(client: Client) -> None:
@@ -320,6 +279,22 @@ async def test_without_a_key_the_batch_is_one_clear_error(sandbox: RunningSandbo
     assert sandbox.state.request_count == 0
 
 
+async def test_a_quoted_id_is_the_same_id_and_an_unmatched_quote_is_invalid(
+    client: Client, sandbox: RunningSandbox
+) -> None:
+    ids = [f'"{CHAT_ID}"', CHAT_ID, f"`{ANTHROPIC_ID}`", f"'{CHAT_ID}", f"'{CHAT_ID}"]
+    result = await client.call_tool("get_generations", {"ids": ids})
+    outcome = [
+        (item["id"], item.get("error", {}).get("kind", "found"))
+        for item in result.structured_content["results"]
+    ]
+    assert outcome == [(CHAT_ID, "found"), (ANTHROPIC_ID, "found"), (f"'{CHAT_ID}", "invalid_id")]
+    assert "quote" in result.structured_content["results"][2]["error"]["message"]
+    assert sorted(request.query[0][1] for request in sandbox.state.requests) == sorted(
+        [CHAT_ID, ANTHROPIC_ID]
+    )
+
+
 async def test_a_rejected_key_stops_the_batch_from_sending_the_rest(sandbox: RunningSandbox) -> None:
     settings = Settings(
         api_key=ApiKey("kr_live_not_a_real_key_123"), base_url=sandbox.base_url, batch_concurrency=2
@@ -338,46 +313,3 @@ def test_batch_concurrency_comes_from_the_environment() -> None:
     assert Settings.from_env({}).batch_concurrency == 8
     with pytest.raises(ConfigError, match="KUSHROUTER_MCP_BATCH_CONCURRENCY"):
         Settings.from_env({"KUSHROUTER_MCP_BATCH_CONCURRENCY": "0"})
-
-
-async def test_the_resource_template_returns_the_record_as_json(client: Client) -> None:
-    templates = (await client.list_resource_templates()).resource_templates
-    assert [t.uri_template for t in templates] == ["kushrouter://generations/{id}"]
-    assert templates[0].mime_type == "application/json"
-    result = await client.read_resource(f"kushrouter://generations/{RESPONSES_ID}")
-    (content,) = result.contents
-    assert content.mime_type == "application/json"
-    import json
-
-    assert json.loads(content.text) == SEED_RECORDS[RESPONSES_ID]
-
-
-@pytest.mark.parametrize(
-    ("gen_id", "words"),
-    [
-        ("chatcmpl-nowhere-1", "not found"),
-        ("sandbox-status-403", "403"),
-        ("x" * 300, "Invalid generation id: The id is 300 characters long"),
-    ],
-)
-async def test_a_resource_that_cannot_be_read_is_a_clear_mcp_error(
-    client: Client, gen_id: str, words: str
-) -> None:
-    with pytest.raises(MCPError) as caught:
-        await client.read_resource(f"kushrouter://generations/{gen_id}")
-    assert words in str(caught.value)
-    assert (await client.call_tool("get_generation", {"id": CHAT_ID})).is_error is False, "still serving"
-
-
-async def test_the_audit_usage_prompt_walks_through_the_audit(client: Client) -> None:
-    (prompt,) = (await client.list_prompts()).prompts
-    assert prompt.name == "audit_usage" and prompt.description
-    result = await client.get_prompt("audit_usage", {"scope": "yesterday's batch job"})
-    text = result.messages[0].content.text
-    assert "yesterday's batch job" in text
-    steps = ("extract_generation_id", "get_generations", "wait_seconds",
-             "usage in the payload vs. usage billed", "unexpected models", "missing records")  # fmt: skip
-    for step in steps:
-        assert step in text, step
-    default = await client.get_prompt("audit_usage", {})
-    assert "the requests of this session" in default.messages[0].content.text

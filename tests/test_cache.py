@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp import Client
 
 import kushrouter_mcp.face.app as server_module
-from conftest import LEAK_CANARY
+from conftest import LEAK_CANARY, stdio_server
 from kushrouter_mcp.face.app import create_server
 from kushrouter_mcp.sandbox.runner import RunningSandbox
 from kushrouter_mcp.sandbox.samples import (
     ALICE_KEY,
+    ANTHROPIC_ID,
     BOB_KEY,
     BOB_ONLY_ID,
     CHAT_ID,
@@ -25,11 +27,16 @@ from kushrouter_mcp.sandbox.samples import (
 from kushrouter_mcp.settings.config import ConfigError, Settings
 from kushrouter_mcp.settings.keys import ApiKey, KeyIdentities
 from kushrouter_mcp.upstream.cache import RecordCache, is_final
-from kushrouter_mcp.upstream.client import GenerationsApi, LookupFailed
+from kushrouter_mcp.upstream.client import GenerationsApi
+from kushrouter_mcp.upstream.failures import LookupFailed
 
 pytestmark = pytest.mark.anyio
 
 A, B = b"identity-a", b"identity-b"
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(block.text for block in result.content)
 
 
 class FakeClock:
@@ -176,3 +183,20 @@ async def test_a_second_key_never_gets_the_first_keys_cached_record(
     assert results[1]["generation"] == SEED_RECORDS[BOB_ONLY_ID]
     assert BOB_ONLY_ID in resource_as_bob.contents[0].text
     assert [r.key_owner for r in sandbox.state.requests] == ["alice", "bob", "bob", "bob"]
+
+
+async def test_a_cache_hit_reaches_no_upstream_from_any_tool_or_the_resource(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio_server(sandbox, errlog) as client:
+            first = await client.call_tool("get_generation", {"id": ANTHROPIC_ID})
+            assert sandbox.state.request_count == 1
+            again = await client.call_tool("get_generation", {"id": ANTHROPIC_ID})
+            batch = await client.call_tool("get_generations", {"ids": [ANTHROPIC_ID]})
+            resource = await client.read_resource(f"kushrouter://generations/{ANTHROPIC_ID}")
+            assert sandbox.state.request_count == 1
+    assert first.structured_content == again.structured_content == SEED_RECORDS[ANTHROPIC_ID]
+    assert "cache" in text_of(again) and "cache" not in text_of(first).split("\n")[0]
+    assert batch.structured_content["results"][0]["generation"] == SEED_RECORDS[ANTHROPIC_ID]
+    assert ANTHROPIC_ID in resource.contents[0].text

@@ -17,7 +17,12 @@ from hypothesis import strategies as st
 from mcp.types import CallToolResult
 
 from kushrouter_mcp.face import tools
-from kushrouter_mcp.records.ids import InvalidGenerationId, check_generation_id, is_valid_generation_id
+from kushrouter_mcp.records.ids import (
+    InvalidGenerationId,
+    check_generation_id,
+    is_valid_generation_id,
+    unquote,
+)
 from kushrouter_mcp.sandbox.samples import CHAT_ID, SAMPLE_PAYLOADS
 from kushrouter_mcp.settings.keys import ApiKey
 from kushrouter_mcp.upstream.client import Lookup
@@ -103,10 +108,13 @@ def test_huge_payloads_are_refused_by_size_not_by_memory() -> None:
         assert result.is_error and "1,000,000" in result.content[0].text
 
 
+OPENING_QUOTES = st.sampled_from(['"', "'", "`", "\u201c", "\u201d", ""])
+CLOSING_QUOTES = st.sampled_from(['"', "'", "`", "\u201d", "\u2019", ""])
 ANY_ID = st.one_of(
     st.text(max_size=300),
     st.binary(max_size=40).map(lambda raw: raw.decode("latin-1")),  # bytes-ish strings
     st.text(alphabet=st.characters(codec="utf-8"), min_size=250, max_size=260),
+    st.tuples(OPENING_QUOTES, st.text(max_size=30), CLOSING_QUOTES).map("".join),  # quoted, half, mismatched
     st.none(), st.booleans(), st.integers(), st.floats(), st.binary(max_size=10),
     st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=5), st.text(max_size=5)),
 )  # fmt: skip
@@ -115,9 +123,10 @@ ANY_ID = st.one_of(
 @BOUNDED
 @given(ANY_ID)
 def test_id_validation_accepts_exactly_the_valid_ids(value: object) -> None:
-    valid = isinstance(value, str) and is_valid_generation_id(value)
+    bare = unquote(value) if isinstance(value, str) else value
+    valid = isinstance(bare, str) and is_valid_generation_id(bare)
     if valid:
-        assert check_generation_id(value) == value
+        assert check_generation_id(value) == bare
     else:
         with pytest.raises(InvalidGenerationId, match=r"\S"):  # refused, with a message
             check_generation_id(value)
@@ -144,4 +153,4 @@ def test_lookup_of_any_id_is_a_result_or_a_clean_error_and_only_valid_ids_go_ups
         assert result.content[0].text.startswith("Invalid generation id")
         assert api.asked == []
     else:
-        assert api.asked == [value] and is_valid_generation_id(api.asked[0])
+        assert api.asked == [check_generation_id(value)] and is_valid_generation_id(api.asked[0])

@@ -1,4 +1,5 @@
-"""The per-key rate-limit gate, with a fake clock: windows, one probe at a time, deadlines, keys apart."""
+"""The per-key rate-limit gate: with a fake clock (windows, one probe at a time, deadlines, keys apart),
+then through the API client against the sandbox."""
 
 from __future__ import annotations
 
@@ -8,7 +9,26 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from kushrouter_mcp.upstream.rate_limit import FORGET_AFTER_SECONDS, GateClosed, RateLimitGate, Window
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.sandbox.samples import (
+    ALICE_KEY,
+    ANTHROPIC_ID,
+    BOB_KEY,
+    BOB_ONLY_ID,
+    CHAT_ID,
+    SEED_RECORDS,
+)
+from kushrouter_mcp.settings.config import Settings
+from kushrouter_mcp.settings.keys import ApiKey
+from kushrouter_mcp.upstream.client import GenerationsApi
+from kushrouter_mcp.upstream.failures import LookupFailed
+from kushrouter_mcp.upstream.rate_limit import (
+    FORGET_AFTER_SECONDS,
+    MAX_WINDOW_SECONDS,
+    GateClosed,
+    RateLimitGate,
+    Window,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -115,10 +135,10 @@ async def test_a_probe_that_got_no_answer_hands_the_turn_to_the_next(
 async def test_a_window_past_the_deadline_is_refused_without_waiting(
     gate: RateLimitGate, fake: FakeTime
 ) -> None:
-    gate.close(ALICE, 120.0)
+    gate.close(ALICE, 45.0)
     with pytest.raises(GateClosed) as closed:
         await gate.wait_turn(ALICE, fake.now + 20)
-    assert closed.value.wait_seconds == pytest.approx(120.0)
+    assert closed.value.wait_seconds == pytest.approx(45.0)
     assert fake.sleeps == []
 
 
@@ -164,3 +184,90 @@ async def test_a_recent_window_is_kept_for_its_probe(gate: RateLimitGate, fake: 
     gate.close(BOB, 1.0)
     assert gate.is_limited(ALICE)
     assert isinstance(await gate.wait_turn(ALICE, fake.now + 30), Window), "the first one after it probes"
+
+
+# --- The rate-limit gate through the API client ----------------------------------------------------
+
+
+async def test_one_keys_rate_limit_does_not_slow_another(sandbox: RunningSandbox) -> None:
+    api = GenerationsApi(Settings(base_url=sandbox.base_url, timeout_seconds=5, cache_entries=0))
+    try:
+        sandbox.state.add_fault(429, retry_after="30")
+        with pytest.raises(LookupFailed) as first:
+            await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))
+        assert first.value.kind == "rate_limited"
+        started = time.monotonic()
+        assert (await api.lookup(BOB_ONLY_ID, ApiKey(BOB_KEY))).record == SEED_RECORDS[BOB_ONLY_ID]
+        with pytest.raises(LookupFailed) as held:
+            await api.lookup(ANTHROPIC_ID, ApiKey(ALICE_KEY))
+        assert time.monotonic() - started < 2, "bob went at once; alice's second lookup was refused at once"
+    finally:
+        await api.aclose()
+    assert held.value.kind == "rate_limited" and "Not sent" in held.value.message
+    assert "KUSHROUTER_TIMEOUT" in held.value.message
+    assert [r.key_owner for r in sandbox.state.requests] == ["alice", "bob"], "alice's held lookup never went"
+
+
+async def test_the_next_lookup_with_the_key_waits_out_the_window(sandbox: RunningSandbox) -> None:
+    """A 429 met by one lookup holds the next lookup with that key until Retry-After has passed."""
+    api = GenerationsApi(Settings(base_url=sandbox.base_url, cache_entries=0))
+    try:
+        sandbox.state.add_fault(429, retry_after="1")
+        started = time.monotonic()
+        assert (await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))).record["id"] == CHAT_ID
+        assert (await api.lookup(ANTHROPIC_ID, ApiKey(ALICE_KEY))).record["id"] == ANTHROPIC_ID
+        assert 0.9 <= time.monotonic() - started < 5
+    finally:
+        await api.aclose()
+    assert sandbox.state.request_count == 3
+
+
+class SteppedClock:
+    """A monotonic clock the test moves forward by hand (the HTTP calls still take real time)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
+FAR_FUTURE_DATE = "Fri, 31 Dec 9999 23:59:59 GMT"
+
+
+@pytest.mark.parametrize("retry_after", ["999999999", "1e999", "inf", "Infinity", FAR_FUTURE_DATE])
+async def test_an_absurd_retry_after_holds_the_key_no_longer_than_the_cap(
+    sandbox: RunningSandbox, retry_after: str
+) -> None:
+    clock = SteppedClock()
+    settings = Settings(base_url=sandbox.base_url, cache_entries=0, timeout_seconds=5)
+    api = GenerationsApi(settings, clock=clock)
+    try:
+        sandbox.state.add_fault(429, retry_after=retry_after)
+        with pytest.raises(LookupFailed) as first:
+            await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))
+        assert "at least 60 s" in first.value.message
+        clock.offset += MAX_WINDOW_SECONDS - 10
+        with pytest.raises(LookupFailed) as held:
+            await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))
+        assert held.value.retry_after is not None
+        assert 8 < held.value.retry_after <= 10, "the window is the cap, not what was asked"
+        clock.offset += 11
+        assert (await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))).record == SEED_RECORDS[CHAT_ID]
+    finally:
+        await api.aclose()
+    assert MAX_WINDOW_SECONDS == 60.0
+
+
+@pytest.mark.parametrize("retry_after", ["nan", "-5", "soon", "Fri, 31 Dec 99999 23:59:59 GMT"])
+async def test_an_unreadable_or_negative_retry_after_is_not_a_window(
+    sandbox: RunningSandbox, retry_after: str
+) -> None:
+    api = GenerationsApi(Settings(base_url=sandbox.base_url, cache_entries=0))
+    try:
+        sandbox.state.add_fault(429, retry_after=retry_after)
+        started = time.monotonic()
+        assert (await api.lookup(CHAT_ID, ApiKey(ALICE_KEY))).record == SEED_RECORDS[CHAT_ID]
+        assert time.monotonic() - started < 3, "retried after the reset or a backoff step"
+    finally:
+        await api.aclose()

@@ -374,7 +374,8 @@ async def test_every_response_has_a_request_id(client: httpx.AsyncClient) -> Non
     ids = [response.headers["x-request-id"] for response in responses]
     assert all(re.fullmatch(r"req_sbx_[0-9a-f]+", request_id) for request_id in ids)
     assert len(set(ids)) == len(ids)
-    assert responses[-2].json() == {"error": "Not Found"}  # even unknown routes answer JSON errors
+    # Even unknown routes answer JSON errors, but not the generations route's "not found".
+    assert responses[-2].json() == {"error": "Cannot GET /not/a/route"}
     assert responses[-1].status_code == 405
 
 

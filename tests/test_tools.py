@@ -1,4 +1,5 @@
-"""The tools through the SDK's in-memory client: schemas, answers, and failures as isError results."""
+"""The tools, the resource and the prompt through the SDK's in-memory client: schemas, answers, and
+failures as isError results (MCP errors for the resource)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from kushrouter_mcp.face.app import create_server
 from kushrouter_mcp.sandbox.runner import RunningSandbox
@@ -36,7 +38,7 @@ def text_of(result: Any) -> str:
     return "\n".join(block.text for block in result.content)
 
 
-async def test_lists_both_tools_with_schemas_and_annotations(client: Client) -> None:
+async def test_lists_the_tools_with_schemas_and_annotations(client: Client) -> None:
     tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert set(tools) == {"get_generation", "get_generations", "extract_generation_id"}
     lookup, extract = tools["get_generation"], tools["extract_generation_id"]
@@ -87,6 +89,35 @@ async def test_bad_ids_are_explained_and_never_sent(
     assert result.is_error
     assert words in text_of(result)
     assert text_of(result).startswith("Invalid generation id:")
+    assert sandbox.state.requests == []
+
+
+@pytest.mark.parametrize(
+    "quoted",
+    [f'"{CHAT_ID}"', f"'{CHAT_ID}'", f"`{CHAT_ID}`", f"\u201c{CHAT_ID}\u201d", f"\u2018{CHAT_ID}\u2019"],
+)
+async def test_one_pair_of_quotes_around_an_id_comes_off(
+    client: Client, sandbox: RunningSandbox, quoted: str
+) -> None:
+    result = await client.call_tool("get_generation", {"id": quoted})
+    assert not result.is_error and result.structured_content == SEED_RECORDS[CHAT_ID]
+    resource = await client.read_resource(f"kushrouter://generations/{quoted}")
+    assert json.loads(resource.contents[0].text) == SEED_RECORDS[CHAT_ID]
+    assert [request.query for request in sandbox.state.requests] == [[("id", CHAT_ID)]], (
+        "sent bare, then cached"
+    )
+
+
+@pytest.mark.parametrize(
+    "unmatched", [f'"{CHAT_ID}', f"{CHAT_ID}'", f'`{CHAT_ID}"', f'""{CHAT_ID}""', f"\u201d{CHAT_ID}\u201c"]
+)
+async def test_a_quote_without_its_pair_is_explained_and_never_sent(
+    client: Client, sandbox: RunningSandbox, unmatched: str
+) -> None:
+    result = await client.call_tool("get_generation", {"id": unmatched})
+    assert result.is_error
+    assert text_of(result).startswith("Invalid generation id: The id starts or ends with a quote")
+    assert "matching" in text_of(result)
     assert sandbox.state.requests == []
 
 
@@ -179,3 +210,47 @@ async def test_extract_reads_an_8_mib_stream(client: Client) -> None:
     assert not result.is_error
     assert result.structured_content["id"] == "chatcmpl-big-1"
     assert result.structured_content["usage"]["total_tokens"] == 16
+
+
+# --- The resource and the prompt ----------------------------------------------------------------
+
+
+async def test_the_resource_template_returns_the_record_as_json(client: Client) -> None:
+    templates = (await client.list_resource_templates()).resource_templates
+    assert [t.uri_template for t in templates] == ["kushrouter://generations/{id}"]
+    assert templates[0].mime_type == "application/json"
+    result = await client.read_resource(f"kushrouter://generations/{RESPONSES_ID}")
+    (content,) = result.contents
+    assert content.mime_type == "application/json"
+    assert json.loads(content.text) == SEED_RECORDS[RESPONSES_ID]
+
+
+@pytest.mark.parametrize(
+    ("gen_id", "words"),
+    [
+        ("chatcmpl-nowhere-1", "not found"),
+        ("sandbox-status-403", "403"),
+        ("x" * 300, "Invalid generation id: The id is 300 characters long"),
+    ],
+)
+async def test_a_resource_that_cannot_be_read_is_a_clear_mcp_error(
+    client: Client, gen_id: str, words: str
+) -> None:
+    with pytest.raises(MCPError) as caught:
+        await client.read_resource(f"kushrouter://generations/{gen_id}")
+    assert words in str(caught.value)
+    assert (await client.call_tool("get_generation", {"id": CHAT_ID})).is_error is False, "still serving"
+
+
+async def test_the_audit_usage_prompt_walks_through_the_audit(client: Client) -> None:
+    (prompt,) = (await client.list_prompts()).prompts
+    assert prompt.name == "audit_usage" and prompt.description
+    result = await client.get_prompt("audit_usage", {"scope": "yesterday's batch job"})
+    text = result.messages[0].content.text
+    assert "yesterday's batch job" in text
+    steps = ("extract_generation_id", "get_generations", "wait_seconds",
+             "usage in the payload vs. usage billed", "unexpected models", "missing records")  # fmt: skip
+    for step in steps:
+        assert step in text, step
+    default = await client.get_prompt("audit_usage", {})
+    assert "the requests of this session" in default.messages[0].content.text

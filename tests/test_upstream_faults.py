@@ -126,3 +126,18 @@ async def test_bad_answers_from_the_sandbox(
     sandbox_server: str, generation_id: str, words: list[str]
 ) -> None:
     await assert_fails_cleanly(sandbox_server, generation_id, *words)
+
+
+async def test_a_base_url_with_the_api_path_twice_is_named_and_not_polled(
+    sandbox: RunningSandbox, http_server_factory: StartHttp
+) -> None:
+    url, _ = http_server_factory(server_env(f"{sandbox.base_url}/api/v1", **FAST_FAIL))
+    async with Client(url) as client:
+        started = time.monotonic()
+        result = await client.call_tool("get_generation", {"id": CHAT_ID, "wait_seconds": 30})
+        batch = await client.call_tool("get_generations", {"ids": [CHAT_ID], "wait_seconds": 30})
+        elapsed = time.monotonic() - started
+    assert result.is_error and "KUSHROUTER_BASE_URL is probably wrong" in result.content[0].text
+    assert batch.structured_content["results"][0]["error"]["kind"] == "bad_response"
+    assert elapsed < BOUND, "a wrong base URL is told at once, not polled for 30 s"
+    assert len(sandbox.state.requests) == 2

@@ -21,7 +21,7 @@ from ..extraction.results import ExtractionResult
 from ..records.ids import GENERATION_ID_SCHEMA
 from ..records.models import Generation
 from ..settings.config import Settings
-from ..settings.keys import ApiKey, is_caller_key_principal
+from ..settings.keys import ApiKey, KeySource, is_caller_key_principal
 from ..upstream.batch import MAX_BATCH_IDS, Progress
 from ..upstream.client import GenerationsApi
 from . import contracts, prompts, tools
@@ -69,7 +69,7 @@ def caller_key(access_token: AccessToken | None) -> ApiKey | None:
     """The caller's KushRouter key from the request's verified access token (per-request mode)."""
     if access_token is None or not is_caller_key_principal(access_token.client_id):
         return None
-    return ApiKey(access_token.token)
+    return ApiKey(access_token.token, KeySource.CALLER)
 
 
 def _read_only_tool(title: str, description: str, open_world: bool) -> dict[str, Any]:

@@ -8,22 +8,23 @@ from pydantic import BaseModel, Field
 
 from ..records.models import Generation
 from ..upstream.batch import MAX_BATCH_IDS
+from ..upstream.failures import ErrorKind
+
+# A batch answers a missing key once for the whole call, so no item carries no_key.
+_ITEM_ERROR_KINDS = ", ".join(kind for kind in ErrorKind if kind is not ErrorKind.NO_KEY)
 
 
 class ItemError(BaseModel):
     """Why one id has no record."""
 
-    kind: str = Field(
-        description="invalid_id, not_found, unauthorized, forbidden, rate_limited, upstream_error, timeout, "
-        "unreachable, bad_response or rejected."
-    )
+    kind: ErrorKind = Field(description="Why, for programs: a stable value (see the tool's description).")
     message: str = Field(description="What happened and what to do, in plain words.")
 
 
 class BatchItem(BaseModel):
     """One distinct id of the batch, with its record or the reason it has none."""
 
-    id: str = Field(description="The id as given.")
+    id: str = Field(description="The id as given (without one pair of quotes around it, if it had them).")
     generation: Generation | None = Field(None, description="The API's record, unchanged, when found.")
     error: ItemError | None = Field(None, description="Why there is no record, when not found or failed.")
     waited_seconds: float | None = Field(
@@ -79,8 +80,8 @@ GET_GENERATIONS_DESCRIPTION = f"""\
 Look up many KushRouter generations in one call — e.g. every request of a session — and get the \
 token usage KushRouter billed for them summed up: overall, by model and by endpoint.
 Pass `ids` (1 to {MAX_BATCH_IDS}; duplicates are looked up once, order is kept). Each id gets its \
-record, or an error with a kind (invalid_id, not_found, unauthorized, forbidden, rate_limited, \
-upstream_error, timeout, ...) and a message; one id's failure never fails the call. `counts` says how \
+record, or an error with a kind ({_ITEM_ERROR_KINDS}) and a message; one id's failure never fails \
+the call. `counts` says how \
 many were found, not found and failed. Lookups run concurrently and back off together if KushRouter \
 rate-limits the key. Right after the requests finished, pass wait_seconds (up to 60) so records that \
 are not written yet are polled for."""

@@ -15,7 +15,8 @@ from mcp.types import CallToolResult, TextContent
 from ..records.ids import InvalidGenerationId, check_generation_id
 from ..settings.keys import ApiKey
 from ..upstream.batch import MAX_BATCH_IDS, Progress, RecordLookup, lookup_many
-from ..upstream.client import Lookup, LookupFailed, no_key
+from ..upstream.client import Lookup
+from ..upstream.failures import ErrorKind, LookupFailed, no_key
 from .contracts import WAIT_SECONDS_MAX
 from .summaries import summarize_batch, summarize_extraction, summarize_record
 
@@ -98,7 +99,7 @@ async def read_generation(api: RecordLookup, raw_id: str, key: ApiKey | None) ->
     except InvalidGenerationId as error:
         raise ResourceNotFoundError(str(error)) from None
     except LookupFailed as failure:
-        missing = failure.kind == "not_found"
+        missing = failure.kind is ErrorKind.NOT_FOUND
         raise (ResourceNotFoundError if missing else ResourceError)(failure.message) from None
 
 

@@ -18,6 +18,10 @@ GENERATION_ID_PATTERN = r"^[^\s\u0000-\u001f\u007f-\u009f]+$"
 # Enforced here: the published rule plus invisible characters and lone surrogates,
 # which only ever arrive through copy-paste accidents and cannot be URL-encoded.
 _FORBIDDEN_CHAR = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\ud800-\udfff]")
+# Agents paste ids quoted ("chatcmpl-…", `msg_…`): one layer of a matching pair comes off. An id
+# never starts or ends with one of these, so what is left over is a quote that doesn't match.
+_QUOTE_PAIRS = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019"}
+_QUOTES = frozenset(_QUOTE_PAIRS) | frozenset(_QUOTE_PAIRS.values())
 
 GENERATION_ID_SCHEMA: dict[str, Any] = {
     "type": "string",
@@ -38,6 +42,17 @@ def _describe(char: str) -> str:
     return f"U+{ord(char):04X} {name}".strip()
 
 
+def unquote(value: str) -> str:
+    """`value` without one layer of matching quotes or backticks around it, if it has one."""
+    if len(value) >= 2 and _QUOTE_PAIRS.get(value[0]) == value[-1]:
+        return value[1:-1]
+    return value
+
+
+def _has_stray_quote(value: str) -> bool:
+    return bool(value) and (value[0] in _QUOTES or value[-1] in _QUOTES)
+
+
 def _reject_forbidden_chars(value: str) -> str:
     found = _FORBIDDEN_CHAR.search(value)
     if found is not None:
@@ -45,6 +60,13 @@ def _reject_forbidden_chars(value: str) -> str:
             f"The id contains whitespace or a control character ({_describe(found.group())} at position "
             f"{found.start()}). Generation ids have none: pass the id alone, without spaces, quotes or "
             "line breaks."
+        )
+    if _has_stray_quote(value):
+        quote = value[0] if value[0] in _QUOTES else value[-1]
+        raise ValueError(
+            f"The id starts or ends with a quote ({quote}) that is not part of a matching pair around it; "
+            "ids never hold quotes. Pass the id alone (one pair of matching quotes or backticks around it "
+            "is removed, no more)."
         )
     return value
 
@@ -83,7 +105,9 @@ def _plain_message(error: ValidationError, value: object) -> str:
 
 
 def check_generation_id(value: object) -> str:
-    """Return `value` if it can be a generation id, else raise InvalidGenerationId."""
+    """`value`, unquoted (see `unquote`), if it can be a generation id; else raise InvalidGenerationId."""
+    if isinstance(value, str):
+        value = unquote(value)
     try:
         return _adapter().validate_python(value, strict=True)
     except ValidationError as error:
@@ -92,4 +116,8 @@ def check_generation_id(value: object) -> str:
 
 def is_valid_generation_id(value: str) -> bool:
     """Cheap check for extraction: the same rules, no exception machinery."""
-    return 0 < len(value) <= GENERATION_ID_MAX_LENGTH and _FORBIDDEN_CHAR.search(value) is None
+    return (
+        0 < len(value) <= GENERATION_ID_MAX_LENGTH
+        and _FORBIDDEN_CHAR.search(value) is None
+        and not _has_stray_quote(value)
+    )

@@ -445,6 +445,10 @@ def _optional_str(body: dict[str, Any], name: str) -> str | None:
 async def _http_error(request: Request, exc: Exception) -> Response:
     # Starlette routes only HTTPException here: unknown paths, wrong methods, bad control input.
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        # Not the generations route's "Generation not found": a client must be able to tell a
+        # misdirected lookup (a base URL with /api/v1 twice) from a record that isn't there yet.
+        return _error(404, f"Cannot {request.method} {request.url.path}")
     return _error(exc.status_code, exc.detail, dict(exc.headers or {}))
 
 

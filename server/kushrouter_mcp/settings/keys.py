@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from enum import Enum
+from typing import Any
 
 REDACTED = "[redacted]"
 # Principals (HTTP session owners) of callers' own KushRouter keys start with this prefix;
@@ -16,13 +18,21 @@ REDACTED = "[redacted]"
 CALLER_KEY_PRINCIPAL = "key"
 
 
+class KeySource(Enum):
+    """Where a key came from, which is where a wrong one must be fixed."""
+
+    SERVER = "server"  # KUSHROUTER_API_KEY in the server's environment
+    CALLER = "caller"  # the caller's own key, from its Authorization header (HTTP per-request mode)
+
+
 class ApiKey:
     """The API key: readable where a request is built, masked everywhere else."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("_value", "source")
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, source: KeySource = KeySource.SERVER) -> None:
         self._value = value
+        self.source = source
 
     def reveal(self) -> str:
         return self._value
@@ -63,3 +73,30 @@ def scrub(text: str, key: ApiKey) -> str:
 def scrub_bytes(content: bytes, key: ApiKey) -> bytes:
     secret = key.reveal().encode()
     return content.replace(secret, REDACTED.encode()) if secret else content
+
+
+def scrub_json(value: Any, key: ApiKey) -> Any:
+    """Decoded JSON with the key replaced in every string at any depth, object keys included.
+
+    Scrubbing the raw bytes misses a key written with JSON escapes (`kr\\u005f…`), which decoding
+    turns back into the key. Changes `value` in place (it is freshly decoded) and walks it without
+    recursion, so any depth the JSON decoder accepted is fine here too.
+    """
+    secret = key.reveal()
+    if isinstance(value, str) or not secret:
+        return scrub(value, key) if isinstance(value, str) else value
+    pending = [value] if isinstance(value, dict | list) else []
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict) and any(secret in name for name in node):
+            renamed = [(scrub(name, key), item) for name, item in node.items()]
+            node.clear()
+            node.update(renamed)
+        slots = node.items() if isinstance(node, dict) else enumerate(node)
+        for slot, item in list(slots):
+            if isinstance(item, str):
+                if secret in item:
+                    node[slot] = item.replace(secret, REDACTED)
+            elif isinstance(item, dict | list):
+                pending.append(item)
+    return value

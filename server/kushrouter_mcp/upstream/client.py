@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -22,9 +23,22 @@ from pydantic import ValidationError
 from .. import __version__
 from ..records.models import Generation
 from ..settings.config import Settings
-from ..settings.keys import ApiKey, KeyIdentities, scrub, scrub_bytes
+from ..settings.keys import ApiKey, KeyIdentities, KeySource, scrub, scrub_bytes, scrub_json
 from .cache import RecordCache
-from .rate_limit import GateClosed, RateLimitGate
+from .failures import (
+    ErrorKind,
+    LookupFailed,
+    bad_shape,
+    misdirected,
+    no_key,
+    out_of_time,
+    status_advice,
+    still_limited,
+    transport_failure,
+    with_request_id,
+)
+from .polling import PollSchedule, note_wait
+from .rate_limit import MAX_WINDOW_SECONDS, GateClosed, RateLimitGate
 
 if TYPE_CHECKING:  # imported on the first lookup: start-up (every IDE launch) never pays for it
     import httpx
@@ -37,27 +51,6 @@ _BACKOFF_CAP_SECONDS = 8.0
 _UPSTREAM_TEXT_LIMIT = 200
 # A generation record is about a kilobyte; anything near this is not the API answering.
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-# Polling for a fresh record (wait_seconds): 0.25 s, then 1.6 times longer each time, at most 4 s.
-_FIRST_POLL_SECONDS = 0.25
-_POLL_GROWTH = 1.6
-_POLL_CAP_SECONDS = 4.0
-
-
-@dataclass(eq=False)  # exceptions must stay hashable
-class LookupFailed(Exception):
-    """A lookup that did not produce a record. `kind` is stable for programs; `message` is for people."""
-
-    kind: str  # no_key, unauthorized, forbidden, not_found, rate_limited, upstream_error, timeout,
-    # unreachable, bad_response, rejected
-    message: str
-    status: int | None = None
-    request_id: str | None = None
-    retryable: bool = False  # 429, 5xx and connection errors, per the API's guide
-    retry_after: float | None = None  # seconds the API asked to wait (429)
-    waited_seconds: float = 0.0  # time spent polling for the record (wait_seconds)
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +60,6 @@ class Lookup:
     record: dict[str, Any]
     waited_seconds: float = 0.0
     cached: bool = False
-
-
-def no_key() -> LookupFailed:
-    return LookupFailed(
-        "no_key",
-        "No KushRouter API key is configured, so generations can't be looked up. Set "
-        "KUSHROUTER_API_KEY (a kr_… key from your KushRouter dashboard) in this MCP server's "
-        'environment — for example the "env" block of your client\'s MCP config — and restart '
-        "the server. extract_generation_id works without a key.",
-    )
 
 
 def new_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -142,20 +125,17 @@ class GenerationsApi:
         if cached is not None:
             return Lookup(cached, cached=True)
         started = polled = self._clock()
-        interval = _FIRST_POLL_SECONDS
+        schedule = PollSchedule(started + wait_seconds, self._clock)
         while True:
             try:
                 record = await self._fetch_within_budget(generation_id, key, identity)
                 break
             except LookupFailed as failure:
-                if failure.kind != "not_found" or self._clock() - started >= wait_seconds:
-                    if polled > started:
-                        failure.waited_seconds = waited = polled - started
-                        failure.message += f" Waited {waited:.1f} s (wait_seconds={wait_seconds:g})."
+                pause = schedule.next_pause() if failure.kind is ErrorKind.NOT_FOUND else None
+                if pause is None:
+                    note_wait(failure, polled - started, wait_seconds)
                     raise
-                pause = min(interval, wait_seconds - (self._clock() - started))
             await self._sleep(pause)
-            interval = min(interval * _POLL_GROWTH, _POLL_CAP_SECONDS)
             polled = self._clock()
         self.cache.put(identity, generation_id, record)
         # The wait is the time until the poll that found it: zero when the first lookup did.
@@ -170,11 +150,7 @@ class GenerationsApi:
             except LookupFailed as failure:
                 failure.message = scrub(failure.message, key)
                 raise
-        raise LookupFailed(
-            "timeout",
-            f"KushRouter did not answer within {budget:g} s (KUSHROUTER_TIMEOUT), retries included. "
-            "The API may be slow or unreachable from here; try again shortly, or raise KUSHROUTER_TIMEOUT.",
-        )
+        raise out_of_time(budget)
 
     async def _with_retries(
         self, generation_id: str, key: ApiKey, identity: bytes, deadline: float
@@ -214,7 +190,7 @@ class GenerationsApi:
         try:
             probe = await self.gate.wait_turn(identity, deadline)
         except GateClosed as closed:
-            raise _still_limited(closed.wait_seconds, self.settings.timeout_seconds) from None
+            raise still_limited(closed.wait_seconds, self.settings.timeout_seconds) from None
         answered = False
         try:
             record = await self._attempt(generation_id, key)
@@ -236,39 +212,15 @@ class GenerationsApi:
 
         try:
             response = await self._fetch(generation_id, key)
-        except httpx.DecodingError:  # not a TransportError: a body whose Content-Encoding lies
-            raise LookupFailed(
-                "bad_response",
-                "KushRouter answered with a body that could not be decoded (its Content-Encoding does not "
-                "match the data). A proxy or captive portal may stand in front of KUSHROUTER_BASE_URL; "
-                "check it, and try again later.",
-            ) from None
-        except httpx.TooManyRedirects:
-            raise LookupFailed(
-                "bad_response",
-                "KushRouter kept redirecting (a redirect loop). Check KUSHROUTER_BASE_URL: it should be "
-                "the API's base URL, such as https://api.kushrouter.com.",
-            ) from None
-        except httpx.TimeoutException as error:
-            raise LookupFailed(
-                "timeout",
-                f"KushRouter did not answer in time ({type(error).__name__}). Try again shortly.",
-                retryable=True,
-            ) from None
-        except httpx.TransportError as error:
-            raise LookupFailed(
-                "unreachable",
-                f"Could not reach KushRouter at {self.settings.base_url} ({type(error).__name__}). "
-                "Check KUSHROUTER_BASE_URL and the network connection.",
-                retryable=True,
-            ) from None
+        except httpx.RequestError as error:
+            raise transport_failure(error, self.settings.base_url) from None
         request_id = response.headers.get("x-request-id")
         if request_id is not None:  # logged below, before any message is scrubbed
             request_id = scrub(request_id, key)
         logger.info("GET generation -> %d (x-request-id %s)", response.status_code, request_id)
         if response.status_code == 200:
             return _record_from(response, request_id)
-        raise _failure_for(response, generation_id, request_id)
+        raise _failure_for(response, generation_id, request_id, key.source)
 
     async def _fetch(self, generation_id: str, key: ApiKey) -> _Answer:
         """One GET, its body read up to a cap: a misdirected base URL can't fill the memory."""
@@ -285,7 +237,7 @@ class GenerationsApi:
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > MAX_RESPONSE_BYTES:
-                    raise _bad_shape(
+                    raise bad_shape(
                         f"the body is over {MAX_RESPONSE_BYTES:,} bytes",
                         response.headers.get("x-request-id"),
                         response.status_code,
@@ -293,7 +245,9 @@ class GenerationsApi:
         finally:
             await response.aclose()
         # Scrubbed before anything reads it: error texts are cut short, which would leave half a key.
-        return _Answer(response.status_code, response.headers, scrub_bytes(bytes(body), key))
+        endpoint = str(response.url.copy_with(query=None))
+        content = scrub_bytes(bytes(body), key)
+        return _Answer(response.status_code, response.headers, content, endpoint, key)
 
 
 @dataclass(frozen=True)
@@ -301,17 +255,23 @@ class _Answer:
     status_code: int
     headers: httpx.Headers
     content: bytes
+    endpoint: str  # the URL that answered, without its query: where a misdirected lookup went
+    key: ApiKey  # the key the lookup was sent with: scrubbed from the body, raw and decoded
 
     def json(self) -> Any:
-        return json.loads(self.content)
+        """The body decoded, the key scrubbed from it (the raw scrub misses a JSON-escaped key).
+
+        Raises ValueError for anything that is not JSON, nesting too deep to decode included.
+        """
+        try:
+            decoded = json.loads(self.content)
+        except RecursionError:
+            raise ValueError("JSON nested too deep") from None
+        return scrub_json(decoded, self.key)
 
 
-def _with_request_id(message: str, request_id: str | None) -> str:
-    return f"{message} (x-request-id: {request_id})" if request_id else message
-
-
-def _upstream_error(response: _Answer) -> str:
-    """The API's own error text, short and on one line, if the body has one."""
+def _error_text(response: _Answer) -> str:
+    """The API's error text on one line, if the body has one: {"error": "…"} or {"error": {"message"}}."""
     try:
         body = response.json()
     except ValueError:
@@ -319,25 +279,50 @@ def _upstream_error(response: _Answer) -> str:
     text = body.get("error") if isinstance(body, dict) else None
     if isinstance(text, dict):
         text = text.get("message")
-    if not isinstance(text, str):
-        return ""
-    text = " ".join(text.split())
+    return " ".join(text.split()) if isinstance(text, str) else ""
+
+
+def _upstream_error(response: _Answer) -> str:
+    """The API's own error text, short enough to quote."""
+    text = _error_text(response)
     return text[:_UPSTREAM_TEXT_LIMIT] + ("…" if len(text) > _UPSTREAM_TEXT_LIMIT else "")
 
 
-def _failure_for(response: _Answer, generation_id: str, request_id: str | None) -> LookupFailed:
+def _is_generation_not_found(response: _Answer) -> bool:
+    """A 404 in the API's shape: a JSON error that says "not found" (KushRouter: "Generation not found").
+
+    Anything else (an HTML page, an empty body, another route's JSON) came from somewhere that is
+    not the generations route. Lenient on purpose: a real not-found must never lose its polling.
+    """
+    return "not found" in _error_text(response).lower()
+
+
+def _body_detail(response: _Answer) -> str:
+    if not response.content:
+        return "an empty body"
+    said = _upstream_error(response)
+    if said:
+        return f'the error "{said}"'
+    return f"a {response.headers.get('content-type', 'body without a content type')} body"
+
+
+def _failure_for(
+    response: _Answer, generation_id: str, request_id: str | None, source: KeySource
+) -> LookupFailed:
     status = response.status_code
-    kind, advice = _ADVICE.get(status) or _generic_advice(status)
+    if status == 404 and not _is_generation_not_found(response):
+        return misdirected(_body_detail(response), response.endpoint, request_id)
+    kind, advice = status_advice(status, generation_id, source)
     retry_after = _retry_after(response) if status == 429 else None
-    if status == 404:
-        advice = advice.format(id=generation_id)
     if retry_after is not None:
-        advice += f" It asked to wait {retry_after:.0f} s before retrying."
+        # At the cap, the API may have asked for far longer: the cap is all this server holds a key for.
+        asked = "at least " if retry_after >= MAX_WINDOW_SECONDS else ""
+        advice += f" It asked to wait {asked}{retry_after:.0f} s before retrying."
     if said := _upstream_error(response):
         advice += f' KushRouter said: "{said}".'
     return LookupFailed(
         kind,
-        _with_request_id(advice, request_id),
+        with_request_id(advice, request_id),
         status,
         request_id,
         retryable=status == 429 or status >= 500,
@@ -345,101 +330,35 @@ def _failure_for(response: _Answer, generation_id: str, request_id: str | None) 
     )
 
 
-def _generic_advice(status: int) -> tuple[str, str]:
-    if status >= 500:
-        return "upstream_error", (
-            f"KushRouter had a server error ({status}). It is usually temporary: try again in a minute."
-        )
-    return "rejected", f"KushRouter refused the lookup ({status})."
-
-
-_ADVICE: dict[int, tuple[str, str]] = {
-    400: (
-        "rejected",
-        "KushRouter rejected the lookup as malformed (400). Check that the id is a generation id.",
-    ),
-    401: (
-        "unauthorized",
-        "KushRouter rejected the API key (401): it is missing, mistyped, revoked or expired. Check "
-        "KUSHROUTER_API_KEY in this server's environment and restart the server.",
-    ),
-    402: (
-        "rejected",
-        "KushRouter answered 402 Payment Required: the account behind this key needs credit. Top it up "
-        "in the KushRouter dashboard.",
-    ),
-    403: (
-        "forbidden",
-        "KushRouter refused access (403): this key may not read this generation. Only the API key that "
-        "created a generation can read it — use that key.",
-    ),
-    404: (
-        "not_found",
-        "Generation {id} was not found (404). A record can take a few seconds to appear after the request "
-        "finishes, so try again shortly; only the API key that created the generation can see it; records "
-        "are kept for at least 7 days.",
-    ),
-    413: ("rejected", "KushRouter answered 413: the request was too large. Check the id."),
-    429: (
-        "rate_limited",
-        "KushRouter's rate limit was hit (429) for this key or address. Wait a little and try again, "
-        "and space lookups out.",
-    ),
-}
-
-
-def _still_limited(wait_seconds: float, budget: float) -> LookupFailed:
-    """A lookup held at the gate that can't get through within its budget."""
-    if wait_seconds > 0:
-        what = (
-            f"KushRouter's rate limit for this key is in force for another {wait_seconds:.1f} s (it "
-            f"answered 429 and asked to wait), longer than is left of the {budget:g} s budget "
-            "(KUSHROUTER_TIMEOUT)."
-        )
-    else:
-        what = (
-            "KushRouter's rate limit for this key was still being probed when the "
-            f"{budget:g} s budget (KUSHROUTER_TIMEOUT) ran out."
-        )
-    return LookupFailed(
-        "rate_limited",
-        f"{what} Not sent, to keep clear of the limit: try again after that, and space lookups out.",
-        429,
-        retry_after=wait_seconds or None,
-    )
-
-
 def _retry_after(response: _Answer) -> float | None:
-    """Seconds to wait from Retry-After (seconds or HTTP date), else from X-RateLimit-Reset."""
-    raw = response.headers.get("retry-after", "").strip()
-    if raw:
-        try:
-            return max(0.0, float(raw))
-        except ValueError:
-            pass
-        try:
-            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-        except (TypeError, ValueError):
-            pass
-    reset = response.headers.get("x-ratelimit-reset", "").strip()
+    """Seconds to wait, from Retry-After (seconds or an HTTP date), else X-RateLimit-Reset (epoch seconds).
+
+    At most MAX_WINDOW_SECONDS (infinite and far-future values included) and at least 0; a value
+    that is unreadable or NaN is ignored, leaving the wait to the backoff.
+    """
+    seconds = _delay_seconds(response.headers.get("retry-after", "").strip())
+    if seconds is None:
+        reset = _number(response.headers.get("x-ratelimit-reset", "").strip())
+        seconds = None if reset is None else reset - time.time()
+    return None if seconds is None else min(MAX_WINDOW_SECONDS, max(0.0, seconds))
+
+
+def _delay_seconds(raw: str) -> float | None:
+    seconds = _number(raw)
+    if seconds is not None or not raw:
+        return seconds
     try:
-        return max(0.0, float(reset) - time.time()) if reset else None
-    except ValueError:
+        return parsedate_to_datetime(raw).timestamp() - time.time()
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
 
 
-def _bad_shape(detail: str, request_id: str | None, status: int = 200) -> LookupFailed:
-    return LookupFailed(
-        "bad_response",
-        _with_request_id(
-            f"KushRouter answered {status} but not with the documented body "
-            f'{{"success": true, "generation": {{...}}}}: {detail}. A proxy or captive portal may stand '
-            "in front of KUSHROUTER_BASE_URL; check it, and try again later.",
-            request_id,
-        ),
-        status,
-        request_id,
-    )
+def _number(raw: str) -> float | None:
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return None if math.isnan(value) else value
 
 
 def _record_from(response: _Answer, request_id: str | None) -> dict[str, Any]:
@@ -447,24 +366,24 @@ def _record_from(response: _Answer, request_id: str | None) -> dict[str, Any]:
         body = response.json()
     except ValueError:
         content_type = response.headers.get("content-type", "no content type")
-        raise _bad_shape(f"the body is not JSON ({content_type})", request_id) from None
+        raise bad_shape(f"the body is not JSON ({content_type})", request_id) from None
     if not isinstance(body, dict):
-        raise _bad_shape(f"the body is a JSON {type(body).__name__}, not an object", request_id)
+        raise bad_shape(f"the body is a JSON {type(body).__name__}, not an object", request_id)
     if body.get("success") is not True:
         said = body.get("error")
         detail = f"success is {body.get('success')!r}" + (
             f' with error "{said}"' if isinstance(said, str) else ""
         )
-        raise _bad_shape(detail[:300], request_id)
+        raise bad_shape(detail[:300], request_id)
     generation = body.get("generation")
     if not isinstance(generation, dict):
-        raise _bad_shape("it has no generation object", request_id)
+        raise bad_shape("it has no generation object", request_id)
     try:
         record = Generation.model_validate(generation)
     except ValidationError as error:
         first = error.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise _bad_shape(f"generation.{where}: {first['msg']}", request_id) from None
+        raise bad_shape(f"generation.{where}: {first['msg']}", request_id) from None
     # Dump rather than pass through: values now match the published outputSchema,
     # while unknown fields (extra="allow") travel unchanged and absent ones stay absent.
     return record.model_dump(mode="json", exclude_unset=True)

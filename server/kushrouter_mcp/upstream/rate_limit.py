@@ -18,6 +18,9 @@ import anyio
 # A window nobody came back for is forgotten this long after it ended, so a server that serves
 # many keys (HTTP, per-request keys) doesn't keep one per key that ever met a 429.
 FORGET_AFTER_SECONDS = 60.0
+# The longest a 429 closes a key's window, whatever its Retry-After or X-RateLimit-Reset says: one
+# absurd answer (999999999, 1e999, a date in the next century) must not lock a key until restart.
+MAX_WINDOW_SECONDS = 60.0
 
 
 class GateClosed(Exception):
@@ -80,7 +83,7 @@ class RateLimitGate:
     def close(self, identity: bytes, seconds: float) -> None:
         """The API answered 429 for this key: hold every request for `seconds` (or longer, if already)."""
         now = self._clock()
-        until = now + seconds
+        until = now + min(seconds, MAX_WINDOW_SECONDS)
         current = self._windows.get(identity)
         if current is not None and not current.elapsed and current.until >= until:
             return

@@ -29,7 +29,8 @@ from kushrouter_mcp.sandbox.samples import (
 )
 from kushrouter_mcp.settings.config import Settings
 from kushrouter_mcp.settings.keys import ApiKey
-from kushrouter_mcp.upstream.client import GenerationsApi, LookupFailed, new_http_client
+from kushrouter_mcp.upstream.client import GenerationsApi, new_http_client
+from kushrouter_mcp.upstream.failures import LookupFailed
 
 pytestmark = pytest.mark.anyio
 
@@ -210,13 +211,13 @@ async def test_rate_limit_with_real_wait(make_api: ApiFactory, sandbox: RunningS
 async def test_rate_limit_longer_than_the_budget_is_not_waited(
     make_api: ApiFactory, sandbox: RunningSandbox
 ) -> None:
-    sandbox.state.add_fault(429, times=5, retry_after="120")
+    sandbox.state.add_fault(429, times=5, retry_after="45")
     started = time.monotonic()
     with pytest.raises(LookupFailed) as caught:
         await lookup(make_api(timeout_seconds=5), CHAT_ID)
     assert time.monotonic() - started < 2
     assert caught.value.kind == "rate_limited"
-    assert "120 s" in caught.value.message and "KUSHROUTER_TIMEOUT" in caught.value.message
+    assert "45 s" in caught.value.message and "KUSHROUTER_TIMEOUT" in caught.value.message
 
 
 async def test_a_hanging_upstream_is_bounded_by_the_budget(make_api: ApiFactory) -> None:
@@ -312,16 +313,6 @@ async def test_every_5xx_is_retried_and_other_4xx_are_not(sandbox: RunningSandbo
     assert len(sleep.waits) == 1, "a 418 is not retried"
 
 
-async def test_rate_limit_without_retry_after_waits_for_the_reset(sandbox: RunningSandbox) -> None:
-    sleep = RecordedSleep()
-    api, http = api_with_sleep(sandbox, sleep)
-    sandbox.state.add_fault(429, times=1)  # X-RateLimit-Reset = now + 1 s, no Retry-After
-    async with http:
-        await lookup(api, CHAT_ID)
-    (wait,) = sleep.waits
-    assert 0.0 <= wait <= 1.5
-
-
 async def test_the_upstream_error_text_is_quoted_in_either_form(
     make_api: ApiFactory, sandbox: RunningSandbox
 ) -> None:
@@ -391,6 +382,94 @@ async def raw_upstream(answer: bytes) -> AsyncIterator[str]:
         group.cancel_scope.cancel()
 
 
+NOT_FOUND_BODY = '{"error": "Generation not found"}'
+
+
+def answer_404(body: bytes, content_type: str) -> bytes:
+    head = f"HTTP/1.1 404 Not Found\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"Connection: close\r\n\r\n" + body
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"<!DOCTYPE html><html><body><h1>404</h1><p>Page not found</p></body></html>", "text/html"),
+        (b"", "text/plain"),
+        (b"404 page not found", "text/plain"),
+        (b'{"detail": "Not Found"}', "application/json"),  # another framework's route
+        (b'{"error": "Cannot GET /api/v1/api/v1/generations"}', "application/json"),
+    ],
+)
+async def test_a_404_that_is_not_the_apis_not_found_points_at_the_base_url(
+    make_api: ApiFactory, body: bytes, content_type: str
+) -> None:
+    async with raw_upstream(answer_404(body, content_type)) as base_url:
+        api = make_api(base_url)
+        started = time.monotonic()
+        with pytest.raises(LookupFailed) as caught:
+            await api.lookup(CHAT_ID, api.settings.api_key, wait_seconds=5)
+    assert time.monotonic() - started < 2, "a wrong base URL is not polled for"
+    failure = caught.value
+    assert (failure.kind, failure.status) == ("bad_response", 404)
+    assert "KUSHROUTER_BASE_URL is probably wrong" in failure.message
+    assert (
+        "https://api.kushrouter.com" in failure.message
+        and f"{base_url}/api/v1/generations" in failure.message
+    )
+    assert "try again" not in failure.message and failure.waited_seconds == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        NOT_FOUND_BODY,
+        '{"success": false, "error": "Generation not found"}',
+        '{"error": {"message": "generation NOT FOUND", "type": "not_found"}}',
+        '{"error": "Not found"}',
+    ],
+)
+async def test_a_json_error_saying_not_found_is_the_apis_not_found(make_api: ApiFactory, body: str) -> None:
+    async with raw_upstream(answer_404(body.encode(), "application/json")) as base_url:
+        with pytest.raises(LookupFailed) as caught:
+            await lookup(make_api(base_url), CHAT_ID)
+    assert caught.value.kind == "not_found" and "try again shortly" in caught.value.message
+
+
+async def test_a_base_url_ending_in_the_api_path_is_named_as_the_cause(
+    make_api: ApiFactory, sandbox: RunningSandbox
+) -> None:
+    api = make_api(f"{sandbox.base_url}/api/v1")
+    with pytest.raises(LookupFailed) as caught:
+        await api.lookup(CHAT_ID, api.settings.api_key, wait_seconds=5)
+    assert caught.value.kind == "bad_response"
+    assert "/api/v1/api/v1/generations answered 404" in caught.value.message
+    assert "KUSHROUTER_BASE_URL" in caught.value.message
+    assert len(sandbox.state.requests) == 1, "asked once, not polled"
+
+
+def rate_limited_answer(**headers: str) -> bytes:
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    body = b'{"error": "Rate limit exceeded (key)"}'
+    head = (
+        f"HTTP/1.1 429 Too Many Requests\r\n{lines}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def test_rate_limit_without_retry_after_waits_for_the_reset() -> None:
+    """X-RateLimit-Reset (epoch seconds) sets the wait: 5 s, far from the 0.5 s backoff it replaces."""
+    reset = int(time.time()) + 5
+    sleep = RecordedSleep()
+    async with raw_upstream(rate_limited_answer(**{"X-RateLimit-Reset": str(reset)})) as base_url:
+        config = Settings(api_key=ApiKey(ALICE_KEY), base_url=base_url, max_retries=1)
+        async with new_http_client(config) as http:
+            with pytest.raises(LookupFailed) as caught:
+                await lookup(GenerationsApi(config, http, sleep=sleep, jitter=lambda: 1.0), CHAT_ID)
+    assert caught.value.kind == "rate_limited"
+    (wait,) = sleep.waits
+    assert 3.5 <= wait <= 5.5, "the window lasts until the reset, not one backoff step"
+
+
 async def test_a_body_that_cannot_be_decoded_is_a_bad_response(make_api: ApiFactory) -> None:
     answer = (
         b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\nConnection: close\r\n\r\n"
@@ -407,8 +486,8 @@ async def test_a_request_id_echoing_the_key_reaches_no_log_line(
     make_api: ApiFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     answer = (
-        f"HTTP/1.1 404 Not Found\r\nx-request-id: {ALICE_KEY}\r\nContent-Length: 0\r\n"
-        "Connection: close\r\n\r\n"
+        f"HTTP/1.1 404 Not Found\r\nx-request-id: {ALICE_KEY}\r\nContent-Length: {len(NOT_FOUND_BODY)}\r\n"
+        f"Connection: close\r\n\r\n{NOT_FOUND_BODY}"
     ).encode()
     caplog.set_level(logging.DEBUG, logger="kushrouter_mcp")
     async with raw_upstream(answer) as base_url:
@@ -432,3 +511,12 @@ async def test_a_probe_cut_off_by_the_budget_hands_the_turn_on(
     assert caught.value.kind == "timeout"
     # Had the cancelled probe kept its turn, this would wait on it until the budget ran out.
     assert (await lookup(api, CHAT_ID))["id"] == CHAT_ID
+
+
+async def test_json_nested_too_deep_to_decode_is_a_bad_response(
+    make_api: ApiFactory, sandbox: RunningSandbox
+) -> None:
+    sandbox.state.add_fault(200, body=b"[" * 200_000)
+    with pytest.raises(LookupFailed) as caught:
+        await lookup(make_api(), CHAT_ID)
+    assert caught.value.kind == "bad_response" and "not JSON" in caught.value.message
