@@ -47,7 +47,6 @@ from inspector_check import (
     CheckFailed,
     Inspector,
     Results,
-    Sandbox,
     add_tool_arguments,
     check_batch,
     check_get,
@@ -55,7 +54,11 @@ from inspector_check import (
     check_prompts,
     check_tools_list,
     run_check,
+    upstream_env,
+    with_sandbox,
 )
+
+from kushrouter_mcp.sandbox.processes import SandboxProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_NAME = "kushrouter"  # the entry's name in the client config
@@ -146,7 +149,9 @@ def passed(results: Results, name: str, fn: Callable[..., str], *args: Any) -> b
     return len(results.failed) == before
 
 
-def drive(results: Results, insp: Inspector, launch: Launch, sandbox: Sandbox, full: bool = True) -> None:
+def drive(
+    results: Results, insp: Inspector, launch: Launch, sandbox: SandboxProcess, full: bool = True
+) -> None:
     if not passed(
         results, f"{launch.label} first start", launch.first_start, insp.env["PATH"], project_version()
     ):
@@ -167,9 +172,9 @@ def drive(results: Results, insp: Inspector, launch: Launch, sandbox: Sandbox, f
 
 
 def uvx_checks(
-    results: Results, insp: Inspector, sandbox: Sandbox, args: argparse.Namespace, tmp: Path
+    results: Results, insp: Inspector, sandbox: SandboxProcess, args: argparse.Namespace, tmp: Path
 ) -> None:
-    env = {**uv_environment(args.uv_cache, args.python), **upstream(sandbox)}
+    env = {**uv_environment(args.uv_cache, args.python), **upstream_env(sandbox)}
     root = str(args.root.resolve())
     # The cache is keyed on the sources (pyproject's tool.uv.cache-keys); refresh once anyway, so a
     # stale build from an earlier run can never stand in for this checkout.
@@ -250,7 +255,7 @@ def host_launch(
 
 
 def bundle_checks(
-    results: Results, insp: Inspector, sandbox: Sandbox, args: argparse.Namespace, tmp: Path
+    results: Results, insp: Inspector, sandbox: SandboxProcess, args: argparse.Namespace, tmp: Path
 ) -> None:
     mcpb = Mcpb(args.node, args.mcpb_cli)
     version = project_version()
@@ -332,14 +337,10 @@ def bundle_checks(
         "bundle entry_point",
         "uv",
         ["run", "--directory", str(unpacked), manifest["server"]["entry_point"]],
-        {**uv_env, **upstream(sandbox)},
+        {**uv_env, **upstream_env(sandbox)},
         tmp,
     )
     drive(results, insp, entry, sandbox, full=False)
-
-
-def upstream(sandbox: Sandbox) -> dict[str, str]:
-    return {"KUSHROUTER_BASE_URL": sandbox.base_url, "KUSHROUTER_API_KEY": sandbox.api_key}
 
 
 def main() -> int:
@@ -380,26 +381,10 @@ def main() -> int:
         if args.uv is not None:
             insp.env["PATH"] = os.pathsep.join([str(args.uv.resolve().parent), insp.env.get("PATH", "")])
         results = Results()
-        sandbox = Sandbox(args.server, tmp)
-        try:
-            try:
-                sandbox.start()
-            except CheckFailed as exc:
-                results.fail("sandbox start", str(exc))
-            else:
-                results.ok("sandbox start", sandbox.base_url)
-                checks = uvx_checks if args.mode == "uvx" else bundle_checks
-                checks(results, insp, sandbox, args, tmp)
-                leaked = [r for r in insp.runs if sandbox.api_key in r.stdout + r.stderr]
-                if leaked:
-                    results.fail(
-                        "no API key in any Inspector output",
-                        f"found in {len(leaked)} of {len(insp.runs)} runs",
-                    )
-                else:
-                    results.ok("no API key in any Inspector output", f"{len(insp.runs)} runs")
-        finally:
-            sandbox.stop()
+        checks = uvx_checks if args.mode == "uvx" else bundle_checks
+        with_sandbox(
+            results, insp, args.server, tmp, lambda sandbox: checks(results, insp, sandbox, args, tmp)
+        )
     print(
         f"install_check {args.mode}: {len(results.passed)} passed, {len(results.failed)} failed", flush=True
     )
