@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -481,7 +481,7 @@ def http_server(
 def http_checks(
     results: Results, insp: Inspector, server_cmd: str, sandbox: SandboxProcess, log_dir: Path
 ) -> None:
-    with http_server(results, "http", server_cmd, _upstream(sandbox), log_dir) as target:
+    with http_server(results, "http", server_cmd, upstream_env(sandbox), log_dir) as target:
         if target is not None:
             transport_checks(results, insp, "http", target, sandbox)
 
@@ -492,7 +492,7 @@ def http_auth_checks(
     """Both key modes, with the credential sent as a header by the Inspector: in, and out without it."""
     _SECRETS.append(ACCESS_TOKEN)
     modes = (
-        ("http server-key", {**_upstream(sandbox), "KUSHROUTER_MCP_TOKENS": ACCESS_TOKEN}, ACCESS_TOKEN),
+        ("http server-key", {**upstream_env(sandbox), "KUSHROUTER_MCP_TOKENS": ACCESS_TOKEN}, ACCESS_TOKEN),
         (
             "http per-request",
             {"KUSHROUTER_BASE_URL": sandbox.base_url, "KUSHROUTER_MCP_KEY_MODE": "per-request"},
@@ -511,8 +511,41 @@ def http_auth_checks(
             )
 
 
-def _upstream(sandbox: SandboxProcess) -> dict[str, str]:
+def upstream_env(sandbox: SandboxProcess) -> dict[str, str]:
     return {"KUSHROUTER_BASE_URL": sandbox.base_url, "KUSHROUTER_API_KEY": sandbox.api_key}
+
+
+def with_sandbox(
+    results: Results,
+    insp: Inspector,
+    server_cmd: str,
+    log_dir: Path,
+    checks: Callable[[SandboxProcess], None],
+) -> None:
+    """Start the sandbox, run `checks` against it, then check no secret reached any Inspector output."""
+    sandbox: SandboxProcess | None = None
+    try:
+        try:
+            sandbox = start_checked_sandbox(server_cmd, log_dir)
+        except (CheckFailed, ProcessDidNotStart) as exc:
+            results.fail("sandbox start", str(exc))
+            return
+        results.ok("sandbox start", sandbox.base_url)
+        checks(sandbox)
+        leaked = [r for r in insp.runs if any(s in r.stdout + r.stderr for s in _SECRETS)]
+        if leaked:
+            results.fail(
+                "no API key or token in any Inspector output",
+                f"found in {len(leaked)} of {len(insp.runs)} runs",
+            )
+        else:
+            results.ok("no API key or token in any Inspector output", f"{len(insp.runs)} runs")
+    finally:
+        if sandbox is not None:
+            print(f"info: sandbox stopped (exit code {sandbox.stop()})", flush=True)
+        if results.failed and (log_dir / SANDBOX_STDERR).exists():
+            stderr = (log_dir / SANDBOX_STDERR).read_text(errors="replace")
+            print(f"info: sandbox stderr:\n    {_clip(stderr, 4000)}", flush=True)
 
 
 def main() -> int:
@@ -536,32 +569,14 @@ def main() -> int:
         home.mkdir(parents=True, exist_ok=True)
         insp = Inspector(args.node, args.launcher.resolve(), home)
         results = Results()
-        sandbox: SandboxProcess | None = None
         print(f"info: server={server_cmd} launcher={args.launcher} HOME={home}", flush=True)
-        try:
-            try:
-                sandbox = start_checked_sandbox(server_cmd, tmp_path)
-            except (CheckFailed, ProcessDidNotStart) as exc:
-                results.fail("sandbox start", str(exc))
-            else:
-                results.ok("sandbox start", sandbox.base_url)
-                stdio_checks(results, insp, server_cmd, sandbox)
-                http_checks(results, insp, server_cmd, sandbox, tmp_path)
-                http_auth_checks(results, insp, server_cmd, sandbox, tmp_path)
-                leaked = [r for r in insp.runs if any(s in r.stdout + r.stderr for s in _SECRETS)]
-                if leaked:
-                    results.fail(
-                        "no API key or token in any Inspector output",
-                        f"found in {len(leaked)} of {len(insp.runs)} runs",
-                    )
-                else:
-                    results.ok("no API key or token in any Inspector output", f"{len(insp.runs)} runs")
-        finally:
-            if sandbox is not None:
-                print(f"info: sandbox stopped (exit code {sandbox.stop()})", flush=True)
-            if results.failed and (tmp_path / SANDBOX_STDERR).exists():
-                stderr = (tmp_path / SANDBOX_STDERR).read_text(errors="replace")
-                print(f"info: sandbox stderr:\n    {_clip(stderr, 4000)}", flush=True)
+
+        def every_transport(sandbox: SandboxProcess) -> None:
+            stdio_checks(results, insp, server_cmd, sandbox)
+            http_checks(results, insp, server_cmd, sandbox, tmp_path)
+            http_auth_checks(results, insp, server_cmd, sandbox, tmp_path)
+
+        with_sandbox(results, insp, server_cmd, tmp_path, every_transport)
 
     print(f"inspector_check: {len(results.passed)} passed, {len(results.failed)} failed", flush=True)
     return 1 if results.failed else 0
