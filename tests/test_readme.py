@@ -260,6 +260,9 @@ def test_readme_blocks_run_as_written(readme_session: Session) -> None:
 
 def test_readme_inspector_commands_run_as_written(readme_session: Session) -> None:
     if readme_session.inspector is None:
+        # CI installs the pinned Inspector before the tests: there, its absence is a failure.
+        if os.environ.get("CI"):
+            pytest.fail("CI must install the pinned Inspector before the tests (see .ci/run)")
         pytest.skip("no local Inspector (KUSHROUTER_INSPECTOR_LAUNCHER or .ci-cache/inspector)")
     ran = [o for o in readme_session.outcomes if o.block.kind == "inspector"]
     if describe(ran):
