@@ -92,6 +92,7 @@ class ServingProtocol(HookedH11Protocol):
 
     _head_deadline: asyncio.TimerHandle | None = None
     _waiting_since: float | None = None  # time.monotonic() since it waits for a request head
+    _refusal: bytes | None = None  # the answer to a connection over the cap, once it speaks
 
     @classmethod
     def configure(cls, limits: HttpSettings) -> None:
@@ -105,21 +106,32 @@ class ServingProtocol(HookedH11Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if len(self.open_connections) > self.max_connections and not self._make_room():
             logger.warning("refusing a connection: %d are open, all busy", len(self.open_connections) - 1)
-            self._answer_and_close(
+            # Answered once the request arrives: closing before reading it would reset the
+            # connection, and the client would see a network error instead of the reason.
+            self._refusal = _raw_answer(
                 _FULL_ANSWER,
                 f"This server has {self.max_connections} connections open, all busy "
                 "(KUSHROUTER_MCP_MAX_CONNECTIONS). Try again in a moment.",
                 "retry-after: 1",
             )
-            return
         self._wait_for_head()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refusal is None:
+            super().data_received(data)
+        elif not self.transport.is_closing():
+            self._stop_waiting()
+            self.transport.write(self._refusal)
+            self.transport.close()
 
     def _make_room(self) -> bool:
         """Close the connection waiting longest for its request head; False if none is waiting."""
         waiting = [
             other
             for other in self.open_connections
-            if other is not self and getattr(other, "_waiting_since", None) is not None
+            if other is not self
+            and getattr(other, "_waiting_since", None) is not None
+            and getattr(other, "_refusal", None) is None
         ]
         if not waiting:
             return False
