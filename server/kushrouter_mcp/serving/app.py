@@ -18,6 +18,7 @@ from ..face.app import create_server
 from ..library_internals import is_session_era
 from ..settings.config import PER_REQUEST, HttpSettings, Settings
 from .auth import auth_settings, token_verifier
+from .callers import CallerGate
 
 MCP_PATH = "/mcp"
 HEALTH_PATH = "/healthz"
@@ -266,6 +267,8 @@ def http_app(settings: Settings, serving: Serving) -> ASGIApp:
         stateless_http=serving.stateless,
         json_response=serving.stateless,
         max_request_body_size=settings.max_body_bytes,
+        session_idle_timeout=serving.http.session_idle_seconds,
+        max_sessions=serving.http.max_sessions,
         transport_security=transport_security(
             serving.host, serving.http.allowed_hosts, serving.http.allowed_origins
         ),
@@ -273,4 +276,7 @@ def http_app(settings: Settings, serving: Serving) -> ASGIApp:
     )
     if not serving.stateless:
         app = SessionMemoryBounds(app)
+    if verifier is not None:
+        sessions = None if serving.stateless else server.session_manager
+        app = CallerGate(app, MCP_PATH, verifier, serving.http, settings, sessions)
     return CallsInFlight(BodySizeLimit(app, settings.max_body_bytes))

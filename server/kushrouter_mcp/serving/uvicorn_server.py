@@ -255,6 +255,9 @@ def serve_http(
         log_level=settings.log_level.lower(),
         lifespan="on",
         timeout_graceful_shutdown=graceful_seconds,
+        # uvicorn restarts a worker that is not serving within this; importing the SDK on a
+        # busy machine can take longer than its default 5 s, and the restarts then never end.
+        timeout_worker_healthcheck=30,
     )
     if single:
         GracefulServer(config).run(sockets=[listener])
