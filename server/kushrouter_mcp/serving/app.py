@@ -112,13 +112,8 @@ async def _healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-class CallsInFlight:
-    """Counts POSTs being answered (tool calls among them): what a graceful shutdown waits for.
-
-    GETs are left out: a client's standalone SSE stream stays open for as long as it likes.
-    """
-
-    count = 0
+class _PostMiddleware:
+    """Middleware that acts on POSTs (where JSON-RPC messages travel) and passes the rest through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -127,6 +122,21 @@ class CallsInFlight:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        await self.post(scope, receive, send)
+
+    async def post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class CallsInFlight(_PostMiddleware):
+    """Counts POSTs being answered (tool calls among them): what a graceful shutdown waits for.
+
+    GETs are left out: a client's standalone SSE stream stays open for as long as it likes.
+    """
+
+    count = 0
+
+    async def post(self, scope: Scope, receive: Receive, send: Send) -> None:
         CallsInFlight.count += 1
         try:
             await self.app(scope, receive, send)
@@ -168,7 +178,7 @@ async def _body_up_to(receive: Receive, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-class SessionMemoryBounds:
+class SessionMemoryBounds(_PostMiddleware):
     """Bounds what an idle stateful session holds in memory.
 
     - The request that opens a session (an initialize) may be at most OPENING_REQUEST_LIMIT
@@ -180,13 +190,7 @@ class SessionMemoryBounds:
       the big one's place.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
+    async def post(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         session_id = headers.get(_SESSION_HEADER)
         version = headers.get(_VERSION_HEADER)

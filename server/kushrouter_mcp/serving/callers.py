@@ -23,7 +23,7 @@ import anyio
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..library_internals import is_session_era, session_owners
 from ..settings.config import PER_REQUEST, HttpSettings, Settings
@@ -198,12 +198,26 @@ class CallerGate:
             await self._too_many_sessions()(scope, receive, send)
             return
         self._opening[caller] = self._opening.get(caller, 0) + 1
+        opening = True
+
+        def opened() -> None:
+            nonlocal opening
+            if opening:  # once: the SDK has registered the session (or refused it) by now
+                opening = False
+                self._opening[caller] -= 1
+                if not self._opening[caller]:
+                    del self._opening[caller]
+
+        async def send_noting_the_answer(message: Message) -> None:
+            # Not when the app returns: uvicorn may serve the caller's next request before that.
+            if message["type"] == "http.response.start":
+                opened()
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_noting_the_answer)
         finally:
-            self._opening[caller] -= 1
-            if not self._opening[caller]:
-                del self._opening[caller]
+            opened()
 
     async def _admit(self, scope: Scope) -> tuple[Response | None, str | None]:
         """(a refusal, None) or (None, the caller's principal)."""
