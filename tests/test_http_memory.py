@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import server_env, start_http_server, stop_process
+from conftest import server_env, start_http_server
 from http_helpers import JSON_HEADERS, initialize, rpc
+from kushrouter_mcp.sandbox.processes import stop_process
 
 SESSIONS = 10
 PAYLOAD_CHARS = 8 * 1024 * 1024
