@@ -28,7 +28,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..library_internals import is_session_era, session_owners
 from ..settings.config import PER_REQUEST, HttpSettings, Settings
 from ..settings.keys import ApiKey, KeyIdentities
-from ..upstream.client import GenerationsApi, LookupFailed
+from ..upstream.client import GenerationsApi
+from ..upstream.failures import ErrorKind, LookupFailed
 from .auth import Credentials
 
 logger = logging.getLogger(__name__)
@@ -108,10 +109,10 @@ class KeyChecker:
         try:
             await self._api.lookup(KEY_CHECK_ID, key)
         except LookupFailed as failure:
-            if failure.kind == "unauthorized":
+            if failure.kind is ErrorKind.UNAUTHORIZED:
                 return Verdict.BAD
             # Not found, forbidden, payment required: KushRouter knew the key.
-            if failure.kind in ("not_found", "forbidden") or failure.status == 402:
+            if failure.kind in (ErrorKind.NOT_FOUND, ErrorKind.FORBIDDEN) or failure.status == 402:
                 return Verdict.GOOD
             logger.warning("could not check a caller's key with KushRouter: %s", failure.message)
             return Verdict.UNKNOWN
