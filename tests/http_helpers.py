@@ -13,7 +13,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from conftest import start_http_server
+from kushrouter_mcp.sandbox.api import ReceivedRequest
 from kushrouter_mcp.sandbox.processes import stop_process
+from kushrouter_mcp.sandbox.runner import RunningSandbox
+from kushrouter_mcp.serving.callers import KEY_CHECK_ID
 
 StartHttp = Callable[..., tuple[str, Path]]
 MODERN = "2026-07-28"
@@ -65,3 +68,12 @@ def running_server(env: dict[str, str], log_dir: Path, *args: str) -> Iterator[t
         yield f"http://127.0.0.1:{port}/mcp", log
     finally:
         stop_process(process)
+
+
+def lookups(sandbox: RunningSandbox) -> list[ReceivedRequest]:
+    """The generation lookups the sandbox received, leaving out per-request mode's key checks."""
+    return [r for r in sandbox.state.requests if r.query != [("id", KEY_CHECK_ID)]]
+
+
+def key_checks(sandbox: RunningSandbox) -> list[ReceivedRequest]:
+    return [r for r in sandbox.state.requests if r.query == [("id", KEY_CHECK_ID)]]

@@ -32,6 +32,8 @@ RANKS = {"settings": 0, "records": 1, "extraction": 2, "upstream": 2, "face": 3,
 TOP = 5  # cli; __main__ (python -m) stands beside it
 SANDBOX_USERS = {"cli", "__main__", "sandbox"}
 SERVING_USERS = {"cli", "__main__", "serving"}
+# The one module holding every reach into a library's private state; the layers that need one.
+INTERNALS_USERS = {"face", "serving", "sandbox", "library_internals"}
 # The MCP SDK and the HTTP stack: the MCP face and serving own them.
 SDK_AND_HTTP = {"mcp", "starlette", "uvicorn", "sse_starlette"}
 NO_SDK_OR_HTTP = {"extraction", "upstream"}
@@ -130,6 +132,8 @@ def _why_not(item: Import) -> Iterator[str]:
         yield "only the CLI imports the sandbox"
     elif target == "serving" and home not in SERVING_USERS:
         yield "only the CLI imports serving"
+    elif target == "library_internals" and home not in INTERNALS_USERS:
+        yield "only the face, serving and the sandbox reach into libraries' internals"
     elif target in ("cli", "__main__") and home != "__main__":
         yield "nothing imports the command line"
     elif home in RANKS and target in RANKS and RANKS[target] == RANKS[home]:
@@ -178,7 +182,10 @@ def test_the_package_is_read_whole() -> None:
     assert {"kushrouter_mcp.cli", "kushrouter_mcp.extraction.shapes", "kushrouter_mcp.face.app"} <= set(
         sources
     )
-    assert {subpackage(name) for name in sources} - {"", "__main__"} == set(RANKS) | {"sandbox"}
+    assert {subpackage(name) for name in sources} - {"", "__main__"} == set(RANKS) | {
+        "sandbox",
+        "library_internals",
+    }
 
 
 def test_every_import_keeps_to_the_layer_rules() -> None:

@@ -18,6 +18,7 @@ from http_helpers import (
     StartHttp,
     bearer_client,
     initialize,
+    lookups,
     raw_post,
     rpc,
     running_server,
@@ -127,7 +128,7 @@ async def test_per_request_mode_ignores_a_server_key(
         not_mine = await client.call_tool("get_generation", {"id": CHAT_ID})  # alice's generation
     assert not mine.is_error
     assert not_mine.is_error and "404" in not_mine.content[0].text
-    assert [r.key_owner for r in sandbox.state.requests] == ["bob", "bob"]
+    assert [r.key_owner for r in lookups(sandbox)] == ["bob", "bob"]
     notes = log.read_text()
     assert "ignored" in notes
     assert ALICE_KEY not in notes and BOB_KEY not in notes
@@ -149,7 +150,7 @@ async def test_per_request_cache_never_serves_one_callers_record_to_another(
     assert "cache" in again.content[0].text
     assert foreign.is_error and "404" in foreign.content[0].text
     assert batch.structured_content is not None and batch.structured_content["counts"]["found"] == 0
-    assert [r.key_owner for r in sandbox.state.requests] == ["alice", "bob", "bob"]
+    assert [r.key_owner for r in lookups(sandbox)] == ["alice", "bob", "bob"]
 
 
 @pytest.mark.parametrize("server", ["per_request_server", "stateless_per_request_server"])
@@ -176,9 +177,9 @@ async def test_per_request_keys_never_mix(
         group.start_soon(user, BOB_KEY, BOB_ONLY_ID, CHAT_ID)
     # Each reads its own generations; the other's is not found, as KushRouter answers a foreign key.
     assert outcomes[ALICE_KEY] == outcomes[BOB_KEY] == [False] * rounds + [True]
-    owners = [request.key_owner for request in sandbox.state.requests]
+    owners = [request.key_owner for request in lookups(sandbox)]
     assert sorted(owners) == ["alice"] * (rounds + 1) + ["bob"] * (rounds + 1)
-    by_owner = {o: [r.query for r in sandbox.state.requests if r.key_owner == o] for o in ("alice", "bob")}
+    by_owner = {o: [r.query for r in lookups(sandbox) if r.key_owner == o] for o in ("alice", "bob")}
     assert by_owner["alice"].count([("id", CHAT_ID)]) == rounds
     assert by_owner["bob"].count([("id", BOB_ONLY_ID)]) == rounds
 
@@ -193,4 +194,4 @@ async def test_per_request_sessions_belong_to_one_key(
         call = rpc("tools/call", {"name": "get_generation", "arguments": {"id": CHAT_ID}}, 2)
         stolen = await raw_post(http, url, call, Authorization=f"Bearer {BOB_KEY}", **common)
         assert stolen.status_code == 404
-    assert sandbox.state.requests == []
+    assert lookups(sandbox) == []

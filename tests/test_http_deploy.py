@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from conftest import server_env, start_http_server
-from http_helpers import MODERN, TOKEN, StartHttp, bearer_client, initialize, raw_post, rpc
+from http_helpers import MODERN, TOKEN, StartHttp, bearer_client, initialize, lookups, raw_post, rpc
 from kushrouter_mcp.cli import main
 from kushrouter_mcp.sandbox.runner import RunningSandbox
 from kushrouter_mcp.sandbox.samples import ALICE_KEY, BOB_KEY, BOB_ONLY_ID, CHAT_ID
@@ -152,7 +152,7 @@ async def test_workers_serve_stateless_calls_and_stop_cleanly(
             for _ in range(4):
                 result = await client.call_tool("get_generation", {"id": generation_id})
                 assert not result.is_error, result.content
-    owners = sorted(r.key_owner for r in sandbox.state.requests)
+    owners = sorted(r.key_owner for r in lookups(sandbox))
     assert owners == ["alice"] * 4 + ["bob"] * 4
     assert await wait_exit(process) == 0, log.read_text()
     logs = log.read_text()

@@ -41,9 +41,9 @@ async def refused_responses(url: str) -> list[str]:
 
 async def every_error_path(url: str, bearer: str, sandbox: RunningSandbox) -> list[str]:
     outputs: list[str] = []
-    # An upstream that echoes the key in its error body must not get it into the answer either.
-    sandbox.state.add_fault(400, body=json.dumps({"error": f"bad key {LEAK_CANARY}"}).encode())
     async with bearer_client(url, bearer) as client:
+        # An upstream that echoes the key in its error body must not get it into the answer either.
+        sandbox.state.add_fault(400, body=json.dumps({"error": f"bad key {LEAK_CANARY}"}).encode())
         echoed = await client.call_tool("get_generation", {"id": CHAT_ID})
         assert echoed.is_error and "[redacted]" in echoed.content[0].text
         outputs.append(echoed.model_dump_json())
@@ -79,10 +79,10 @@ async def test_per_request_mode_leaks_no_caller_key(
     env = server_env(sandbox.base_url, api_key=None, KUSHROUTER_MCP_KEY_MODE="per-request", **QUICK)
     url, log = http_server_factory(env)
     texts = [*await refused_responses(url), *await every_error_path(url, LEAK_CANARY, sandbox)]
-    async with bearer_client(url, WRONG_KEY) as client:  # a key KushRouter refuses
-        refused = await client.call_tool("get_generation", {"id": CHAT_ID})
-    assert refused.is_error and "401" in refused.content[0].text
-    texts.append(refused.model_dump_json())
+    async with httpx.AsyncClient(timeout=10) as http:  # a key KushRouter refuses: no way in
+        refused = await raw_post(http, url, initialize(), Authorization=f"Bearer {WRONG_KEY}")
+    assert refused.status_code == 401 and "KushRouter rejected the API key" in refused.text
+    texts.append(f"{refused.headers}\n{refused.text}")
     assert_all_clean(texts, log)
 
 

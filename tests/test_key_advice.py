@@ -15,7 +15,7 @@ from mcp.shared.exceptions import MCPError
 from conftest import server_env
 from http_helpers import bearer_client, running_server
 from kushrouter_mcp.sandbox.runner import RunningSandbox
-from kushrouter_mcp.sandbox.samples import ALICE_KEY, CHAT_ID
+from kushrouter_mcp.sandbox.samples import ALICE_KEY, CHAT_ID, KEY_OWNERS
 from kushrouter_mcp.settings.keys import KeySource
 from kushrouter_mcp.upstream.failures import ErrorKind, status_advice
 
@@ -45,9 +45,14 @@ def assert_caller_advice(text: str) -> None:
 
 
 async def test_a_callers_rejected_key_is_to_be_fixed_in_the_callers_header(
-    sandbox: RunningSandbox, per_request_server: str
+    sandbox: RunningSandbox, per_request_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A key KushRouter refuses never gets in (the 401 names the header: test_http_callers); one
+    # revoked after it was let in is refused by the lookups themselves.
+    monkeypatch.setitem(KEY_OWNERS, WRONG_KEY, "alice")
     async with bearer_client(per_request_server, WRONG_KEY) as client:
+        monkeypatch.delitem(KEY_OWNERS, WRONG_KEY)
+        sandbox.state.requests.clear()  # the key check, when the key was still good
         single = await client.call_tool("get_generation", {"id": CHAT_ID})
         batch = await client.call_tool("get_generations", {"ids": [CHAT_ID, "chatcmpl-other-1"]})
         with pytest.raises(MCPError) as resource:

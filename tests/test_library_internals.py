@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import inspect
 
-# ==== stdio ======================================================================================
+import anyio
+import anyio.lowlevel
+import pytest
+import uvicorn
 from mcp.server import stdio as sdk_stdio
+from mcp.server.mcpserver import MCPServer
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from sse_starlette.sse import AppStatus
+from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
+from uvicorn.server import ServerState
 
+from kushrouter_mcp import library_internals
 from kushrouter_mcp.face.app import create_server
 from kushrouter_mcp.settings.config import Settings
 
@@ -30,3 +39,75 @@ def test_mcpserver_still_runs_over_streams_through_its_lowlevel_server() -> None
         "initialization_options",
     ]
     assert callable(lowlevel.create_initialization_options)
+
+
+# ==== HTTP serving ===============================================================================
+
+pytestmark = pytest.mark.anyio
+
+
+def test_uvicorn_h11_protocol_has_what_the_hooks_wrap() -> None:
+    for method in (
+        "connection_made",
+        "connection_lost",
+        "handle_events",
+        "on_response_complete",
+        "data_received",
+    ):
+        assert callable(getattr(H11Protocol, method)), method
+    assert list(inspect.signature(H11Protocol.__init__).parameters)[:4] == [
+        "self",
+        "config",
+        "server_state",
+        "app_state",
+    ]
+    init_source = inspect.getsource(H11Protocol.__init__)
+    for attribute in ("self.app_state", "self.access_log", "self.connections", "self.cycle", "self.loop"):
+        assert attribute in init_source, attribute
+    # A new request cycle is how the hooks see a complete request head; its callback, the end.
+    assert "on_response=self.on_response_complete" in inspect.getsource(H11Protocol.handle_events)
+    assert "self.cycle = RequestResponseCycle(" in inspect.getsource(H11Protocol.handle_events)
+    assert "response_complete" in inspect.getsource(RequestResponseCycle.__init__)
+    assert "connections" in inspect.signature(ServerState.__init__).parameters or hasattr(
+        ServerState(), "connections"
+    )
+
+
+def test_uvicorn_server_has_what_the_graceful_shutdown_uses() -> None:
+    server = uvicorn.Server(uvicorn.Config(app=None))  # type: ignore[arg-type]
+    assert isinstance(server._captured_signals, list)
+    assert isinstance(server.server_state.connections, set)
+    assert "self.servers" in inspect.getsource(uvicorn.Server.startup)
+    assert "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config.__init__).parameters
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    assert list(inspect.signature(Multiprocess.__init__).parameters) == ["self", "config", "sockets"]
+
+
+def test_sse_starlette_has_the_exit_flags() -> None:
+    assert hasattr(AppStatus, "should_exit")
+    assert hasattr(AppStatus, "enable_automatic_graceful_drain")
+
+
+async def test_the_sdk_session_manager_keeps_owners_by_client_id() -> None:
+    server = MCPServer("t")
+    server.streamable_http_app()
+    manager = server.session_manager
+    assert isinstance(manager, StreamableHTTPSessionManager)
+    assert manager._session_owners == {}
+    manager._session_owners["s"] = {"client_id": "key-1", "issuer": None, "subject": None}
+    assert list(library_internals.session_owners(manager)) == ["key-1"]
+    # The session loop keeps its last message: what SessionMemoryBounds works around.
+    from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
+
+    assert "async for item in self._read_stream" in inspect.getsource(JSONRPCDispatcher.run)
+    await anyio.lowlevel.checkpoint()
+
+
+def test_the_sdk_routes_eras_by_the_protocol_version_header() -> None:
+    assert library_internals.is_session_era(None)
+    assert library_internals.is_session_era("2025-11-25")
+    assert not library_internals.is_session_era("2026-07-28")
+    from mcp.server import streamable_http_manager
+
+    assert "HANDSHAKE_PROTOCOL_VERSIONS" in inspect.getsource(streamable_http_manager)

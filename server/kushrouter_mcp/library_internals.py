@@ -6,22 +6,29 @@ that moves it fails there, loudly, instead of silently changing behaviour.
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+import uvicorn
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from mcp.server import stdio as sdk_stdio
+from mcp.server.mcpserver import MCPServer
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.message import SessionMessage
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from sse_starlette.sse import AppStatus
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
 # ==== stdio: the MCP SDK's stdio plumbing, for face/stdio.py ======================================
 # The SDK's stdio transport drops lines it can't read and can't be stopped while stdin is open, and
 # MCPServer runs only over that transport. face/stdio.py has its own line reading and writing, and
 # reuses from the SDK what it can't do better: the claim of fds 0 and 1, and the server's run loop.
 # Private SDK state used: mcp.server.stdio._claim_fd, _open_stdin_diversion, _open_stdout_diversion;
-# MCPServer._lowlevel_server. Imported lazily by the stdio server only. (Merging: these imports may
-# move to the top of the file.)
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import IO, Any
-
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from mcp.server import stdio as sdk_stdio
-from mcp.server.mcpserver import MCPServer
-from mcp.shared.message import SessionMessage
+# MCPServer._lowlevel_server. Imported lazily by the stdio server.
 
 
 @contextmanager
@@ -53,3 +60,128 @@ async def serve_streams(
     """Serve one connection over the given streams, as MCPServer.run_stdio_async does over its own."""
     lowlevel = server._lowlevel_server
     await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
+
+# ==== HTTP serving: uvicorn, sse-starlette and the SDK's session manager, for serving/ and sandbox/ ==
+# uvicorn, sse-starlette and the MCP SDK offer no public hook for what HTTP serving needs (TCP_NODELAY
+# on worker sockets, a timeout for a request head, the open connections, a clean exit after a
+# graceful shutdown, the sessions a caller holds). Only serving and the sandbox use these. (Their
+# imports are at the top with the others: the stdio server, importing this module, loads h11 too.)
+
+
+class HookedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with the hooks this project's servers override.
+
+    Private uvicorn state used: `connection_made` taking the transport, `handle_events` starting a
+    request cycle in `cycle`, `on_response_complete`, `app_state` (copied into each request's
+    scope["state"]), `access_log`, `connections` (the server's shared set of open connections)
+    and `loop`.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(self.adopt(transport))
+        self.connection_opened()
+
+    def handle_events(self) -> None:
+        before = self.cycle
+        super().handle_events()
+        if self.cycle is not before:  # h11 has parsed a complete request head
+            self.request_head_received()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self.ready_for_next_request()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.connection_closed()
+
+    # --- Hooks (no-ops here) ----------------------------------------------------------------------
+
+    def adopt(self, transport: asyncio.Transport) -> asyncio.Transport:
+        """The transport the protocol will write to: `transport` itself or a wrapper of it."""
+        return transport
+
+    def connection_opened(self) -> None:
+        """The connection is registered in `open_connections`."""
+
+    def request_head_received(self) -> None:
+        """A request's line and headers have all arrived; its body may still be coming."""
+
+    def ready_for_next_request(self) -> None:
+        """A response has been sent and the connection stays open for another request."""
+
+    def connection_closed(self) -> None:
+        """The connection is gone."""
+
+    # --- Accessors ---------------------------------------------------------------------------------
+
+    @property
+    def event_loop(self) -> asyncio.AbstractEventLoop:
+        return self.loop
+
+    @property
+    def open_connections(self) -> set[Any]:
+        """Every open connection of this server (this one included once opened)."""
+        connections: set[Any] = self.connections
+        return connections
+
+    @property
+    def is_answering(self) -> bool:
+        """A request is being answered on this connection now."""
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def add_request_state(self, name: str, value: object) -> None:
+        """Put `value` into scope["state"] of every request on this connection."""
+        self.app_state = {**self.app_state, name: value}
+
+    def silence_access_log(self) -> None:
+        # uvicorn decides access logging from the global logger's handlers; stay quiet per protocol
+        # instead of emptying that global logger (stdout may be an MCP channel).
+        self.access_log = False
+
+
+def server_connections(server: uvicorn.Server) -> list[Any]:
+    """The server's open connections (uvicorn protocol instances: each has shutdown())."""
+    return list(server.server_state.connections)
+
+
+def stop_listening(server: uvicorn.Server) -> None:
+    """Close the server's listening sockets: no new connections, open ones stay."""
+    for listener in server.servers:
+        listener.close()
+
+
+def forget_captured_signals(server: uvicorn.Server) -> None:
+    """uvicorn re-raises the signals it caught once it has shut down (the process then ends with
+    -15); after a graceful shutdown the exit is clean, so forget them."""
+    server._captured_signals.clear()
+
+
+def keep_sse_streams_open_on_exit() -> None:
+    """sse-starlette ends every SSE stream the moment uvicorn's exit flag is set, answers to calls
+    still running included; the graceful shutdown ends them itself (`end_sse_streams`)."""
+    AppStatus.enable_automatic_graceful_drain = False
+
+
+def end_sse_streams() -> None:
+    AppStatus.should_exit = True
+
+
+def run_worker_processes(config: uvicorn.Config, listener: socket.socket) -> None:
+    """uvicorn's own supervisor: forwards SIGTERM to the workers and waits for their shutdowns."""
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    Multiprocess(config, sockets=[listener]).run()
+
+
+def session_owners(manager: StreamableHTTPSessionManager) -> Iterable[str]:
+    """The principal (client_id) that opened each open stateful session."""
+    return [owner["client_id"] for owner in manager._session_owners.values()]
+
+
+def is_session_era(protocol_version_header: str | None) -> bool:
+    """Whether the SDK serves a request with this MCP-Protocol-Version header (None: none sent) on
+    its session-based (initialize handshake) path; the newer versions have no sessions."""
+    return protocol_version_header is None or protocol_version_header in HANDSHAKE_PROTOCOL_VERSIONS

@@ -31,8 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from ..library_internals import HookedH11Protocol
 from .samples import API_KEY_IDS, KEY_OWNERS, SEED_RECORDS, chat_record
 
 # --- Faults -----------------------------------------------------------------------------------------
@@ -552,20 +552,18 @@ class _CoalescingTransport(asyncio.Transport):
         self._inner.resume_reading()
 
 
-class SandboxProtocol(H11Protocol):
+class SandboxProtocol(HookedH11Protocol):
     """uvicorn's h11 protocol with TCP_NODELAY forced on, coalesced writes and no access log."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def adopt(self, transport: asyncio.Transport) -> asyncio.Transport:
         # asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP; a socket made with
         # socket.socket()/create_server() has proto 0, so requests would stall ~40 ms. Force it.
         transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        coalescing = _CoalescingTransport(transport, self.loop)
+        coalescing = _CoalescingTransport(transport, self.event_loop)
         # Each request's scope["state"] is a copy of app_state: how sandbox-reset finds its connection.
-        self.app_state = {**self.app_state, _RESET_HOOK: coalescing.reset}
-        # uvicorn decides access logging from the global logger's handlers; stay quiet per protocol
-        # instead of emptying that global logger (stdout may be an MCP channel).
-        self.access_log = False
-        super().connection_made(coalescing)
+        self.add_request_state(_RESET_HOOK, coalescing.reset)
+        self.silence_access_log()
+        return coalescing
 
     def shutdown(self) -> None:
         # On server exit, close even a connection whose request is still pausing (sandbox-slow,

@@ -8,14 +8,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
+import anyio
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..face.app import create_server
+from ..library_internals import is_session_era
 from ..settings.config import PER_REQUEST, HttpSettings, Settings
 from .auth import auth_settings, token_verifier
+from .callers import CallerGate
 
 MCP_PATH = "/mcp"
 HEALTH_PATH = "/healthz"
@@ -109,13 +112,8 @@ async def _healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-class CallsInFlight:
-    """Counts POSTs being answered (tool calls among them): what a graceful shutdown waits for.
-
-    GETs are left out: a client's standalone SSE stream stays open for as long as it likes.
-    """
-
-    count = 0
+class _PostMiddleware:
+    """Middleware that acts on POSTs (where JSON-RPC messages travel) and passes the rest through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -124,11 +122,138 @@ class CallsInFlight:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        await self.post(scope, receive, send)
+
+    async def post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class CallsInFlight(_PostMiddleware):
+    """Counts POSTs being answered (tool calls among them): what a graceful shutdown waits for.
+
+    GETs are left out: a client's standalone SSE stream stays open for as long as it likes.
+    """
+
+    count = 0
+
+    async def post(self, scope: Scope, receive: Receive, send: Send) -> None:
         CallsInFlight.count += 1
         try:
             await self.app(scope, receive, send)
         finally:
             CallsInFlight.count -= 1
+
+
+# A request this large or larger on a stateful session is let go of once answered (below).
+LARGE_REQUEST_BYTES = 16 * 1024
+# An initialize request is a few hundred bytes; what it says is kept for the session's life.
+OPENING_REQUEST_LIMIT = 64 * 1024
+_SESSION_HEADER = b"mcp-session-id"
+_VERSION_HEADER = b"mcp-protocol-version"
+# A JSON-RPC response to a request the server never sent: the SDK drops it without a word.
+_RELEASE_MESSAGE = b'{"jsonrpc":"2.0","id":"kushrouter-mcp/release","result":{}}'
+_RELEASE_HEADERS = (b"host", b"authorization", b"origin", _VERSION_HEADER, _SESSION_HEADER)
+
+
+def _json_rpc_error(status: int, message: str, code: int = -32600) -> Response:
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}})
+    return Response(body.encode(), status_code=status, media_type="application/json")
+
+
+async def _body_up_to(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None once it passes `limit` bytes (the rest is not read)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+class SessionMemoryBounds(_PostMiddleware):
+    """Bounds what an idle stateful session holds in memory.
+
+    - The request that opens a session (an initialize) may be at most OPENING_REQUEST_LIMIT
+      bytes: the session keeps what it says (client name, description, capabilities) for its life.
+    - The SDK's session loop keeps the last message it received (and, through it, the HTTP
+      request with its whole body) until the next one arrives: an idle session held its last
+      request, 32 MiB each, for up to the idle timeout. After answering a request of
+      LARGE_REQUEST_BYTES or more, this sends the session a tiny message of its own, which takes
+      the big one's place.
+    """
+
+    async def post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        session_id = headers.get(_SESSION_HEADER)
+        version = headers.get(_VERSION_HEADER)
+        if session_id is None and is_session_era(None if version is None else version.decode("latin-1")):
+            await self._open_session(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            return message
+
+        await self.app(scope, counting_receive, send)
+        if received >= LARGE_REQUEST_BYTES and session_id is not None:
+            await self._release(scope, session_id)
+
+    async def _open_session(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await _body_up_to(receive, OPENING_REQUEST_LIMIT)
+        if body is None:
+            message = (
+                "A request without an Mcp-Session-Id opens a session and must be an initialize request "
+                f"of at most {OPENING_REQUEST_LIMIT:,} bytes. Send initialize first, then this request "
+                "with the Mcp-Session-Id header from its answer."
+            )
+            await _json_rpc_error(413, message)(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _release(self, scope: Scope, session_id: bytes) -> None:
+        """Post the release message to the session as its own client would, and drop the answer."""
+        kept = [(name, value) for name, value in scope["headers"] if name in _RELEASE_HEADERS]
+        headers = [
+            *kept,
+            (b"content-type", b"application/json"),
+            (b"accept", b"application/json, text/event-stream"),
+            (b"content-length", str(len(_RELEASE_MESSAGE)).encode()),
+        ]
+        sent = False
+
+        async def receive_release() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": _RELEASE_MESSAGE, "more_body": False}
+
+        async def discard(_: Message) -> None:
+            pass
+
+        release_scope = {**scope, "headers": headers, "state": {}}
+        with anyio.CancelScope(shield=True):  # it must happen even if the caller hung up meanwhile
+            await self.app(release_scope, receive_release, discard)
 
 
 def http_app(settings: Settings, serving: Serving) -> ASGIApp:
@@ -139,16 +264,23 @@ def http_app(settings: Settings, serving: Serving) -> ASGIApp:
     auth = auth_settings(f"http://{url_host(serving.host)}") if verifier else None
     server = create_server(settings, token_verifier=verifier, auth=auth)
     server.custom_route(HEALTH_PATH, methods=["GET"])(_healthz)
-    app = server.streamable_http_app(
+    app: ASGIApp = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         # Stateless: no session to find, so any replica or worker can answer any request; JSON
         # answers because no later request could pick up an SSE stream left behind.
         stateless_http=serving.stateless,
         json_response=serving.stateless,
         max_request_body_size=settings.max_body_bytes,
+        session_idle_timeout=serving.http.session_idle_seconds,
+        max_sessions=serving.http.max_sessions,
         transport_security=transport_security(
             serving.host, serving.http.allowed_hosts, serving.http.allowed_origins
         ),
         host=serving.host,
     )
+    if not serving.stateless:
+        app = SessionMemoryBounds(app)
+    if verifier is not None:
+        sessions = None if serving.stateless else server.session_manager
+        app = CallerGate(app, MCP_PATH, verifier, serving.http, settings, sessions)
     return CallsInFlight(BodySizeLimit(app, settings.max_body_bytes))

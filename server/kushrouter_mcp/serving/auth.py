@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Sequence
+from typing import Protocol
 
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
@@ -24,6 +25,12 @@ from ..settings.keys import CALLER_KEY_PRINCIPAL, ApiKey, KeyIdentities, princip
 # What a KushRouter key looks like (kr_live_…, the sandbox's kr_sandbox_…); anything else is
 # refused in per-request mode before it could be sent upstream.
 _KUSHROUTER_KEY = re.compile(r"kr_[A-Za-z0-9_\-]{4,250}")
+
+
+class Credentials(Protocol):
+    def principal_of(self, token: str) -> str | None:
+        """The caller this bearer token speaks for, or None if it is not a credential here."""
+        ...
 
 
 class StaticTokenVerifier(TokenVerifier):
@@ -40,36 +47,42 @@ class StaticTokenVerifier(TokenVerifier):
         self._identities = KeyIdentities()
         self._digests = [self._identities.of(ApiKey(token)) for token in tokens]
 
-    async def verify_token(self, token: str) -> AccessToken | None:
+    def principal_of(self, token: str) -> str | None:
         presented = self._identities.of(ApiKey(token))
         matched = False
         for digest in self._digests:  # no early exit: every token is compared
             matched |= hmac.compare_digest(presented, digest)
-        if not matched:
+        return principal("token", presented) if matched else None
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        name = self.principal_of(token)
+        if name is None:
             return None
         # The token field is required; the principal stands in so the secret is not copied around.
-        name = principal("token", presented)
         return AccessToken(token=name, client_id=name, scopes=[])
 
 
 class CallerKeyVerifier(TokenVerifier):
     """per-request mode: the bearer is the caller's own KushRouter key, used for its calls only.
 
-    The key is not checked with KushRouter here (that would cost an upstream call per request);
-    a wrong key gets KushRouter's own 401 as a tool error on the first lookup.
+    Only the key's shape is checked here; serving.callers.CallerGate has asked KushRouter
+    whether the key is real before the request reaches the SDK.
     """
 
     def __init__(self) -> None:
         self._identities = KeyIdentities()
 
-    async def verify_token(self, token: str) -> AccessToken | None:
+    def principal_of(self, token: str) -> str | None:
         if not _KUSHROUTER_KEY.fullmatch(token):
             return None
-        name = principal(CALLER_KEY_PRINCIPAL, self._identities.of(ApiKey(token)))
-        return AccessToken(token=token, client_id=name, scopes=[])
+        return principal(CALLER_KEY_PRINCIPAL, self._identities.of(ApiKey(token)))
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        name = self.principal_of(token)
+        return None if name is None else AccessToken(token=token, client_id=name, scopes=[])
 
 
-def token_verifier(key_mode: str, tokens: Sequence[str]) -> TokenVerifier:
+def token_verifier(key_mode: str, tokens: Sequence[str]) -> CallerKeyVerifier | StaticTokenVerifier:
     return CallerKeyVerifier() if key_mode == PER_REQUEST else StaticTokenVerifier(tokens)
 
 

@@ -214,6 +214,41 @@ class HttpSettings:
         flag="--graceful-timeout",
     )
 
+    # --- Limits: what one server process holds for its callers at most (docs/limits.md) ---------
+    session_idle_seconds: float = setting(
+        Number(float, 10.0, 86400.0),
+        1800.0,  # the SDK's own default: 30 minutes
+        "Seconds a session may go with no request in flight and no open GET stream; then it is "
+        "closed and its id answers 404.",
+        env="KUSHROUTER_MCP_SESSION_IDLE_SECONDS",
+    )
+    max_sessions: int = setting(
+        Number(int, 1, 100_000),
+        1000,
+        "Open sessions in all, per process; a request that would open one more gets 503.",
+        env="KUSHROUTER_MCP_MAX_SESSIONS",
+    )
+    max_sessions_per_caller: int = setting(
+        Number(int, 1, 10_000),
+        20,
+        "Open sessions per access token or KushRouter key; one more gets 429.",
+        env="KUSHROUTER_MCP_MAX_SESSIONS_PER_CALLER",
+    )
+    header_timeout_seconds: float = setting(
+        Number(float, 1.0, 300.0),
+        20.0,
+        "Seconds a connection may take to send a complete request head (from its opening or its last "
+        "response); then it gets 408 and is closed.",
+        env="KUSHROUTER_MCP_HEADER_TIMEOUT",
+    )
+    max_connections: int = setting(
+        Number(int, 16, 100_000),
+        1000,
+        "Open connections per process; at the cap the one waiting longest for its request head makes "
+        "room, or, all busy, the new one gets 503.",
+        env="KUSHROUTER_MCP_MAX_CONNECTIONS",
+    )
+
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, flags: Mapping[str, object] | None = None
