@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import httpx
@@ -84,3 +85,10 @@ def test_network_exceptions_map_to_kinds_by_their_most_specific_class(
     failure = transport_failure(error, "http://base")
     assert (failure.kind, failure.retryable) == (kind, retryable)
     assert words in failure.message
+
+
+def test_the_docs_list_every_error_kind_with_its_meaning() -> None:
+    """docs/tools.md's table of kinds is the enum's, row for row (the README links to it)."""
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "tools.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| (.+) \|$", docs, re.MULTILINE)
+    assert rows == [(kind.value, kind.meaning) for kind in ErrorKind]
