@@ -1,4 +1,4 @@
-"""What library_internals.py reaches into still exists: an upgrade that moves it fails here, loudly."""
+"""What library_internals reaches into still exists: an upgrade that moves it fails here, loudly."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from sse_starlette.sse import AppStatus
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
-from kushrouter_mcp import library_internals
 from kushrouter_mcp.face.app import create_server
+from kushrouter_mcp.library_internals import http_stack
 from kushrouter_mcp.settings.config import Settings
 
 
@@ -96,7 +96,7 @@ async def test_the_sdk_session_manager_keeps_owners_by_client_id() -> None:
     assert isinstance(manager, StreamableHTTPSessionManager)
     assert manager._session_owners == {}
     manager._session_owners["s"] = {"client_id": "key-1", "issuer": None, "subject": None}
-    assert list(library_internals.session_owners(manager)) == ["key-1"]
+    assert list(http_stack.session_owners(manager)) == ["key-1"]
     # The session loop keeps its last message: what SessionMemoryBounds works around.
     from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 
@@ -105,9 +105,9 @@ async def test_the_sdk_session_manager_keeps_owners_by_client_id() -> None:
 
 
 def test_the_sdk_routes_eras_by_the_protocol_version_header() -> None:
-    assert library_internals.is_session_era(None)
-    assert library_internals.is_session_era("2025-11-25")
-    assert not library_internals.is_session_era("2026-07-28")
+    assert http_stack.is_session_era(None)
+    assert http_stack.is_session_era("2025-11-25")
+    assert not http_stack.is_session_era("2026-07-28")
     from mcp.server import streamable_http_manager
 
     assert "HANDSHAKE_PROTOCOL_VERSIONS" in inspect.getsource(streamable_http_manager)

@@ -41,7 +41,7 @@ from mcp.types import (
 )
 from pydantic import ValidationError
 
-from ..library_internals import claimed_stdio, serve_streams
+from ..library_internals.sdk_stdio import claimed_stdio, serve_streams
 
 logger = logging.getLogger(__name__)
 

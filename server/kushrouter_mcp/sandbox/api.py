@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..library_internals import HookedH11Protocol
+from ..library_internals.http_stack import HookedH11Protocol
 from .samples import API_KEY_IDS, KEY_OWNERS, SEED_RECORDS, chat_record
 
 # --- Faults -----------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..face.app import create_server
-from ..library_internals import is_session_era
+from ..library_internals.http_stack import is_session_era
 from ..settings.config import PER_REQUEST, HttpSettings, Settings
 from .auth import auth_settings, token_verifier
 from .callers import CallerGate

@@ -25,7 +25,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..library_internals import is_session_era, session_owners
+from ..library_internals.http_stack import is_session_era, session_owners
 from ..settings.config import PER_REQUEST, HttpSettings, Settings
 from ..settings.keys import ApiKey, KeyIdentities
 from ..upstream.client import GenerationsApi

@@ -18,7 +18,7 @@ import anyio
 import uvicorn
 from starlette.types import ASGIApp
 
-from ..library_internals import (
+from ..library_internals.http_stack import (
     HookedH11Protocol,
     end_sse_streams,
     forget_captured_signals,

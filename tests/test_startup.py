@@ -1,0 +1,35 @@
+"""Start-up pays for nothing it doesn't need: what a stdio launch (every IDE start) imports.
+
+The SDK's own imports are its business; ours must not add the HTTP serving stack, the extraction
+readers (their patterns compile on import), httpx (imported on the first lookup) or uvicorn's
+HTTP protocol (h11). A fresh interpreter imports what `kushrouter-mcp` imports before it serves stdio.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+STDIO_START = "import kushrouter_mcp.cli, kushrouter_mcp.face.app, kushrouter_mcp.face.stdio"
+DEFERRED = ("httpx", "h11", "kushrouter_mcp.serving", "kushrouter_mcp.extraction.extract")
+
+
+def loaded_after(code: str) -> set[str]:
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout))
+
+
+@pytest.mark.parametrize("deferred", DEFERRED)
+def test_a_stdio_start_does_not_import(deferred: str) -> None:
+    loaded = loaded_after(STDIO_START)
+    assert not {name for name in loaded if name == deferred or name.startswith(deferred + ".")}
+
+
+def test_the_probe_sees_what_is_imported() -> None:
+    """The check above could pass by seeing nothing: the same probe sees the deferred ones load."""
+    loaded = loaded_after("from kushrouter_mcp.extraction import extract_generations\nimport httpx")
+    assert {"httpx", "kushrouter_mcp.extraction.extract"} <= loaded
