@@ -18,11 +18,10 @@ from pydantic import Field
 
 from .. import __version__
 from ..extraction.results import ExtractionResult
-from ..records.ids import GENERATION_ID_SCHEMA
 from ..records.models import Generation
 from ..settings.config import Settings
 from ..settings.keys import ApiKey, KeySource, is_caller_key_principal
-from ..upstream.batch import MAX_BATCH_IDS, Progress
+from ..upstream.batch import Progress
 from ..upstream.client import GenerationsApi
 from . import contracts, prompts, tools
 from .contracts import BatchResult
@@ -36,10 +35,6 @@ INSTRUCTIONS = (
     "endpoint. The audit_usage prompt walks through a whole audit."
 )
 RESOURCE_TEMPLATE = "kushrouter://generations/{id}"
-WAIT_SECONDS_DESCRIPTION = (
-    "Seconds to keep polling while the record is not found yet (0 to 60, default 0): a record can take a "
-    "few seconds to appear after the request ends."
-)
 
 
 @dataclass
@@ -108,21 +103,9 @@ def create_server(
         **_read_only_tool("Look up a KushRouter generation", contracts.GET_GENERATION_DESCRIPTION, True)
     )
     async def get_generation(
-        # Typed loosely on purpose: the schema still says string, but a wrong type reaches our
-        # own check and gets a plain-words answer instead of a pydantic dump.
-        id: Annotated[  # the API's own parameter name
-            object,
-            Field(
-                description="Generation id from the response: chatcmpl-…, resp_… or msg_…. "
-                "1 to 256 characters, no whitespace or control characters.",
-                json_schema_extra=GENERATION_ID_SCHEMA,
-            ),
-        ],
+        id: contracts.GenerationIdArgument,  # the API's own parameter name
         ctx: Context[AppState],
-        wait_seconds: Annotated[
-            object,
-            Field(description=WAIT_SECONDS_DESCRIPTION, json_schema_extra=contracts.WAIT_SECONDS_SCHEMA),
-        ] = 0,
+        wait_seconds: contracts.WaitSecondsArgument = 0,
     ) -> Annotated[CallToolResult, Generation]:
         return await tools.get_generation(_state(ctx).api, id, _api_key(ctx), wait_seconds)
 
@@ -130,23 +113,9 @@ def create_server(
         **_read_only_tool("Look up many KushRouter generations", contracts.GET_GENERATIONS_DESCRIPTION, True)
     )
     async def get_generations(
-        ids: Annotated[
-            object,  # checked by tools.get_generations: a bad id is a per-id error, not a failed call
-            Field(
-                description=f"Generation ids to look up (1 to {MAX_BATCH_IDS}); duplicates count once.",
-                json_schema_extra={
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "minItems": 1,
-                    "maxItems": MAX_BATCH_IDS,
-                },
-            ),
-        ],
+        ids: contracts.IdsArgument,
         ctx: Context[AppState],
-        wait_seconds: Annotated[
-            object,
-            Field(description=WAIT_SECONDS_DESCRIPTION, json_schema_extra=contracts.WAIT_SECONDS_SCHEMA),
-        ] = 0,
+        wait_seconds: contracts.WaitSecondsArgument = 0,
     ) -> Annotated[CallToolResult, BatchResult]:
         state = _state(ctx)
         return await tools.get_generations(

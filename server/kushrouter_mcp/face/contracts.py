@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from ..records.ids import GENERATION_ID_SCHEMA
 from ..records.models import Generation
 from ..upstream.batch import MAX_BATCH_IDS
 from ..upstream.failures import ErrorKind
@@ -103,3 +104,35 @@ Returns `id`, `endpoint` (openai.chat.completions, openai.responses or anthropic
 and the token `usage` the payload itself reported (in the record's field names) so it can be compared \
 with what was billed. A payload holding several requests lists every id in `ids`, in order.
 Tool-call ids, output-item ids and ids quoted inside generated text are ignored. Needs no key or network."""
+
+WAIT_SECONDS_DESCRIPTION = (
+    "Seconds to keep polling while the record is not found yet (0 to 60, default 0): a record can take a "
+    "few seconds to appear after the request ends."
+)
+
+# The arguments are typed loosely on purpose: the published schema still says string, array or
+# number, but a wrong type reaches the tools' own checks and gets a plain-words answer instead of
+# a pydantic dump (a bad id in a batch is a per-id error, not a failed call).
+GenerationIdArgument = Annotated[
+    object,
+    Field(
+        description="Generation id from the response: chatcmpl-…, resp_… or msg_…. "
+        "1 to 256 characters, no whitespace or control characters.",
+        json_schema_extra=GENERATION_ID_SCHEMA,
+    ),
+]
+IdsArgument = Annotated[
+    object,
+    Field(
+        description=f"Generation ids to look up (1 to {MAX_BATCH_IDS}); duplicates count once.",
+        json_schema_extra={
+            "type": "array",
+            "items": {"type": "string"},
+            "minItems": 1,
+            "maxItems": MAX_BATCH_IDS,
+        },
+    ),
+]
+WaitSecondsArgument = Annotated[
+    object, Field(description=WAIT_SECONDS_DESCRIPTION, json_schema_extra=WAIT_SECONDS_SCHEMA)
+]
