@@ -26,6 +26,7 @@ from ..upstream.batch import MAX_BATCH_IDS, Progress
 from ..upstream.client import GenerationsApi
 from . import contracts, prompts, tools
 from .contracts import BatchResult
+from .stopping import AnswerStoppedCalls
 
 SERVER_NAME = "kushrouter"
 INSTRUCTIONS = (
@@ -102,6 +103,7 @@ def create_server(
         log_level=settings.log_level,  # type: ignore[arg-type]
         token_verifier=token_verifier,
         auth=auth,
+        middleware=[AnswerStoppedCalls()],  # a call cut short by a stop gets an answer saying so
     )
 
     @server.tool(
