@@ -7,7 +7,7 @@ The process helpers live in kushrouter_mcp.sandbox.processes (the benches and CI
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,9 @@ def stdio_server(sandbox: RunningSandbox, errlog: Any, api_key: str = ALICE_KEY,
     return Client(stdio_client(params, errlog=errlog))
 
 
+StartProcess = Callable[..., tuple[subprocess.Popen[bytes], int, Path]]
+
+
 def start_http_server(
     env: dict[str, str], log_dir: Path, *args: str
 ) -> tuple[subprocess.Popen[bytes], int, Path]:
@@ -69,6 +72,23 @@ def start_http_server(
     argv = kushrouter_command("--transport", "http", "--port", str(port), *args)
     server = start_server(argv, port, env, log_dir / f"http-server-{port}.log")
     return server.process, port, server.log
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[StartProcess]:
+    """Start a server process to signal; yields (process, port, log file)."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+        process, port, log = start_http_server(env, tmp_path, *args)
+        started.append(process)
+        return process, port, log
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture

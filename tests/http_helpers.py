@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import httpx2
 from mcp import Client
@@ -25,6 +28,11 @@ MODES = ["legacy", MODERN]
 TOKEN = "tok_CANARY_9d2f6b1e8a4c7f3b5e0d"
 OTHER_TOKEN = "tok_other_1a2b3c4d5e6f7a8b9c0d"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+
+async def wait_exit(process: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> int:
+    process.send_signal(signum)
+    return await anyio.to_thread.run_sync(lambda: process.wait(timeout=30))
 
 
 @asynccontextmanager

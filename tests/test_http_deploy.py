@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
 
-from conftest import server_env, start_http_server
-from http_helpers import MODERN, TOKEN, StartHttp, bearer_client, initialize, lookups, raw_post, rpc
+from conftest import StartProcess, server_env
+from http_helpers import (
+    MODERN,
+    TOKEN,
+    StartHttp,
+    bearer_client,
+    initialize,
+    lookups,
+    raw_post,
+    rpc,
+    wait_exit,
+)
 from kushrouter_mcp.cli import main
 from kushrouter_mcp.sandbox.runner import RunningSandbox
 from kushrouter_mcp.sandbox.samples import ALICE_KEY, BOB_KEY, BOB_ONLY_ID, CHAT_ID
@@ -22,8 +30,6 @@ from kushrouter_mcp.serving.app import Serving, exposure_problem
 from kushrouter_mcp.settings.config import HttpSettings
 
 pytestmark = pytest.mark.anyio
-
-StartProcess = Callable[..., tuple[subprocess.Popen[bytes], int, Path]]
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -112,28 +118,6 @@ async def test_allowed_hosts_and_origins_extend_the_defaults(
         ]:
             response = await raw_post(http, url, initialize(), **headers)
             assert response.status_code == status, headers
-
-
-@pytest.fixture
-def server_process(tmp_path: Path) -> Iterator[StartProcess]:
-    """Start a server process to signal; yields (process, port, log file)."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], int, Path]:
-        process, port, log = start_http_server(env, tmp_path, *args)
-        started.append(process)
-        return process, port, log
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-async def wait_exit(process: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> int:
-    process.send_signal(signum)
-    return await anyio.to_thread.run_sync(lambda: process.wait(timeout=30))
 
 
 async def test_workers_serve_stateless_calls_and_stop_cleanly(

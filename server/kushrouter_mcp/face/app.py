@@ -25,6 +25,7 @@ from ..upstream.batch import Progress
 from ..upstream.client import GenerationsApi
 from . import contracts, prompts, tools
 from .contracts import BatchResult
+from .stopping import AnswerStoppedCalls
 
 SERVER_NAME = "kushrouter"
 INSTRUCTIONS = (
@@ -97,6 +98,7 @@ def create_server(
         log_level=settings.log_level,  # type: ignore[arg-type]
         token_verifier=token_verifier,
         auth=auth,
+        middleware=[AnswerStoppedCalls()],  # a call cut short by a stop gets an answer saying so
     )
 
     @server.tool(

@@ -42,6 +42,7 @@ from mcp.types import (
 from pydantic import ValidationError
 
 from ..library_internals.sdk_stdio import claimed_stdio, serve_streams
+from .stopping import STOPPING_CODE, stopping_message
 
 logger = logging.getLogger(__name__)
 
@@ -92,11 +93,7 @@ class _Stop:
             return message
         if message.error.code != CONNECTION_CLOSED:
             return message
-        text = (
-            f"The server is stopping ({self.signal.name}); this call was cancelled before it finished: "
-            "call it again once the server is back."
-        )
-        return _error(message.id, CONNECTION_CLOSED, text)
+        return _error(message.id, STOPPING_CODE, stopping_message(self.signal.name))
 
 
 async def _stop_on_signal(serving: anyio.CancelScope, stop: _Stop) -> None:

@@ -6,18 +6,21 @@ import asyncio
 import json
 import logging
 import resource
+import signal
 import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
-from typing import ClassVar
+from types import FrameType
+from typing import ClassVar, Final
 
 import anyio
 import uvicorn
 from starlette.types import ASGIApp
 
+from ..face.stopping import stop_calls
 from ..library_internals.http_stack import (
     HookedH11Protocol,
     end_sse_streams,
@@ -201,25 +204,38 @@ def _room_for_connections(limits: HttpSettings) -> HttpSettings:
 
 
 class GracefulServer(uvicorn.Server):
-    """uvicorn's server, with a shutdown that lets in-flight calls finish and then exits 0.
+    """uvicorn's server, with a shutdown that lets in-flight calls finish, answers the ones still
+    running at the end of the grace period, and exits 0 within that period.
 
     Plain uvicorn (through sse-starlette) closes every SSE stream the moment SIGTERM arrives,
-    answers to in-flight calls included; and it re-raises the signal after shutting down, so
-    the process would end with -15 even when everything went well.
+    answers to in-flight calls included; it cuts calls still running after the grace period with
+    no answer (a closed stream, or HTTP 500) and may wait a second grace period; and it re-raises
+    the signal after shutting down, so the process would end with -15 even when all went well.
     """
+
+    stop_signal = signal.SIGTERM  # what stopped the server, for the answers to cut calls
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         keep_sse_streams_open_on_exit()  # shutdown() ends the streams itself
 
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.stop_signal = signal.Signals(sig)
+        super().handle_exit(sig, frame)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         stop_listening(self)  # finished keep-alive connections close below
         for connection in server_connections(self):
             connection.shutdown()
-        with anyio.move_on_after(self.config.timeout_graceful_shutdown or 0):
-            while CallsInFlight.count:  # noqa: ASYNC110 - polled like uvicorn's own wait below
-                await anyio.sleep(0.05)
+        grace = self.config.timeout_graceful_shutdown or 0
+        if not await _calls_finished_within(grace):
+            cut = stop_calls(self.stop_signal.name)
+            logger.warning("%d call(s) still running after the %g s grace: answered as cut", cut, grace)
+            await _calls_finished_within(ANSWER_SECONDS)
         end_sse_streams()  # now end the idle SSE streams, so their connections close
+        # Every call has its answer: uvicorn's own wait (a second grace period) is only for
+        # connections that are closing, and whatever is left after a moment is cancelled.
+        self.config.timeout_graceful_shutdown = ANSWER_SECONDS
         await super().shutdown(sockets)
 
     @contextmanager
@@ -227,6 +243,18 @@ class GracefulServer(uvicorn.Server):
         with super().capture_signals():
             yield
             forget_captured_signals(self)  # a graceful shutdown is a clean exit
+
+
+# Seconds the answers to calls cut at the end of the grace period get to be written.
+ANSWER_SECONDS: Final = 1
+
+
+async def _calls_finished_within(seconds: float) -> bool:
+    """Whether every POST in flight was answered within `seconds`."""
+    with anyio.move_on_after(seconds):
+        while CallsInFlight.count:  # noqa: ASYNC110 - a counter, polled like uvicorn's own wait
+            await anyio.sleep(0.05)
+    return not CallsInFlight.count
 
 
 def serve_http(

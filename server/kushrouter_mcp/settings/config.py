@@ -209,8 +209,8 @@ class HttpSettings:
     graceful_seconds: int = setting(
         Number(int, 0, 3600),
         25,  # a lookup takes at most KUSHROUTER_TIMEOUT (20 s) by default
-        "On SIGTERM, seconds in-flight calls may take to finish before they are cancelled; the "
-        "process then exits 0.",
+        "On SIGTERM, seconds in-flight calls may take to finish; each still running is then "
+        "answered with a JSON-RPC error saying the server is stopping, and the process exits 0.",
         flag="--graceful-timeout",
     )
 
