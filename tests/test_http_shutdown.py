@@ -20,15 +20,16 @@ GRACE = 2
 SLACK = 2.5  # a loaded machine: start-up of the shutdown, the answer's way back
 
 
-@pytest.mark.parametrize(("stateless", "mode"), [(False, "legacy"), (True, MODERN)])
+@pytest.mark.parametrize(
+    ("flags", "mode"),
+    [((), "legacy"), (("--stateless",), MODERN), (("--stateless", "--workers", "2"), MODERN)],
+    ids=["stateful", "stateless", "stateless-workers"],
+)
 async def test_calls_running_at_the_end_of_the_grace_period_are_answered_as_stopped(
-    sandbox: RunningSandbox, server_process: StartProcess, stateless: bool, mode: str
+    sandbox: RunningSandbox, server_process: StartProcess, flags: tuple[str, ...], mode: str
 ) -> None:
     process, port, log = server_process(
-        server_env(sandbox.base_url),
-        "--graceful-timeout",
-        str(GRACE),
-        *(["--stateless"] if stateless else []),
+        server_env(sandbox.base_url), "--graceful-timeout", str(GRACE), *flags
     )
     outcomes: dict[str, object] = {}
     async with bearer_client(f"http://127.0.0.1:{port}/mcp", None, mode) as client:

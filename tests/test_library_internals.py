@@ -111,3 +111,15 @@ def test_the_sdk_routes_eras_by_the_protocol_version_header() -> None:
     from mcp.server import streamable_http_manager
 
     assert "HANDSHAKE_PROTOCOL_VERSIONS" in inspect.getsource(streamable_http_manager)
+
+
+def test_uvicorn_workers_are_made_through_the_module_process_class() -> None:
+    """run_worker_processes swaps the module's `Process` for one running our server: uvicorn must
+    still create every worker through that name, and the worker must still run `self.server`."""
+    from uvicorn.supervisors import multiprocess
+
+    supervisor = inspect.getsource(multiprocess.Multiprocess)
+    assert supervisor.count("Process(self.config, self.sockets)") >= 2  # start and restart
+    assert "self.server.run(sockets)" in inspect.getsource(multiprocess.Process.target)
+    assert isinstance(inspect.getattr_static(multiprocess.Process, "server"), property)
+    assert "_server" in inspect.getsource(multiprocess.Process.__init__)

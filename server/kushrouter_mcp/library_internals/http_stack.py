@@ -13,6 +13,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from sse_starlette.sse import AppStatus
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.supervisors import multiprocess
 
 # ==== HTTP serving: uvicorn, sse-starlette and the SDK's session manager, for serving/ and sandbox/ ==
 # uvicorn, sse-starlette and the MCP SDK offer no public hook for what HTTP serving needs (TCP_NODELAY
@@ -120,11 +121,34 @@ def end_sse_streams() -> None:
     AppStatus.should_exit = True
 
 
-def run_worker_processes(config: uvicorn.Config, listener: socket.socket) -> None:
-    """uvicorn's own supervisor: forwards SIGTERM to the workers and waits for their shutdowns."""
-    from uvicorn.supervisors.multiprocess import Multiprocess
+class _WorkerProcess(multiprocess.Process):
+    """uvicorn's worker process, running `server_class` where uvicorn runs a plain Server.
 
-    Multiprocess(config, sockets=[listener]).run()
+    The class is set on each instance, so it travels with the pickled process into the worker.
+    """
+
+    server_class: type[uvicorn.Server] = uvicorn.Server
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)
+        self.server_class = type(self).server_class
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = self.server_class(config=self.config)
+        return self._server
+
+
+def run_worker_processes(
+    config: uvicorn.Config, listener: socket.socket, server_class: type[uvicorn.Server]
+) -> None:
+    """uvicorn's own supervisor, with each worker running `server_class` (a graceful shutdown of
+    our own): it forwards SIGTERM to the workers and waits for their shutdowns. uvicorn creates its
+    workers through its module's `Process` name, with no hook to choose the server."""
+    _WorkerProcess.server_class = server_class
+    multiprocess.Process = _WorkerProcess  # type: ignore[misc]  # this process only supervises
+    multiprocess.Multiprocess(config, sockets=[listener]).run()
 
 
 def session_owners(manager: StreamableHTTPSessionManager) -> Iterable[str]:

@@ -291,4 +291,4 @@ def serve_http(
         GracefulServer(config).run(sockets=[listener])
         return
     # The parent forwards SIGTERM to the workers, waits for their graceful shutdowns, and returns.
-    run_worker_processes(config, listener)
+    run_worker_processes(config, listener, GracefulServer)
