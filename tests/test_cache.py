@@ -26,7 +26,7 @@ from kushrouter_mcp.sandbox.samples import (
 )
 from kushrouter_mcp.settings.config import ConfigError, Settings
 from kushrouter_mcp.settings.keys import ApiKey, KeyIdentities
-from kushrouter_mcp.upstream.cache import RecordCache, is_final
+from kushrouter_mcp.upstream.cache import ExpiringLru, RecordCache, is_final
 from kushrouter_mcp.upstream.client import GenerationsApi
 from kushrouter_mcp.upstream.failures import LookupFailed
 
@@ -94,6 +94,19 @@ def test_entries_expire_after_the_ttl() -> None:
     clock.now = 60.0
     assert cache.get(A, "gen") is None
     assert len(cache) == 0, "an expired entry is dropped, not kept"
+
+
+def test_each_entry_keeps_its_own_ttl() -> None:
+    """The key checker keeps good verdicts 10 min and bad ones 1 min in one ExpiringLru."""
+    clock = FakeClock()
+    verdicts: ExpiringLru[str, str] = ExpiringLru(10, clock)
+    verdicts.put("good", "good", 600)
+    verdicts.put("bad", "bad", 60)
+    clock.now = 60.0
+    assert verdicts.get("bad") is None
+    assert verdicts.get("good") == "good"
+    clock.now = 600.0
+    assert verdicts.get("good") is None
 
 
 def test_size_zero_turns_the_cache_off() -> None:

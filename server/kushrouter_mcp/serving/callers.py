@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections import OrderedDict
 from dataclasses import replace
 from enum import Enum
 from typing import Final
@@ -28,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..library_internals.http_stack import is_session_era, session_owners
 from ..settings.config import PER_REQUEST, HttpSettings, Settings
 from ..settings.keys import ApiKey, KeyIdentities
+from ..upstream.cache import ExpiringLru
 from ..upstream.client import GenerationsApi
 from ..upstream.failures import ErrorKind, LookupFailed
 from .auth import Credentials
@@ -59,7 +58,7 @@ class KeyChecker:
         )
         self._api = GenerationsApi(quick)
         self._identities = KeyIdentities()
-        self._verdicts: OrderedDict[bytes, tuple[float, Verdict]] = OrderedDict()
+        self._verdicts: ExpiringLru[bytes, Verdict] = ExpiringLru(KEY_VERDICTS_KEPT)
         self._checking: dict[bytes, anyio.Event] = {}
         self._limiter = anyio.CapacityLimiter(KEY_CHECKS_AT_ONCE)
 
@@ -69,14 +68,14 @@ class KeyChecker:
     async def verdict(self, key: ApiKey) -> Verdict:
         identity = self._identities.of(key)
         while True:
-            known = self._known(identity)
+            known = self._verdicts.get(identity)
             if known is not None:
                 return known
             running = self._checking.get(identity)
             if running is None:
                 break
             await running.wait()  # the same key arriving on many connections is checked once
-            if identity not in self._verdicts:
+            if self._verdicts.get(identity) is None:
                 return Verdict.UNKNOWN
         self._checking[identity] = done = anyio.Event()
         try:
@@ -86,24 +85,9 @@ class KeyChecker:
             del self._checking[identity]
             done.set()
         if found is not Verdict.UNKNOWN:
-            self._keep(identity, found)
+            seconds = GOOD_KEY_SECONDS if found is Verdict.GOOD else BAD_KEY_SECONDS
+            self._verdicts.put(identity, found, seconds)
         return found
-
-    def _known(self, identity: bytes) -> Verdict | None:
-        entry = self._verdicts.get(identity)
-        if entry is None:
-            return None
-        if time.monotonic() >= entry[0]:
-            del self._verdicts[identity]
-            return None
-        return entry[1]
-
-    def _keep(self, identity: bytes, verdict: Verdict) -> None:
-        seconds = GOOD_KEY_SECONDS if verdict is Verdict.GOOD else BAD_KEY_SECONDS
-        self._verdicts[identity] = (time.monotonic() + seconds, verdict)
-        self._verdicts.move_to_end(identity)
-        while len(self._verdicts) > KEY_VERDICTS_KEPT:
-            self._verdicts.popitem(last=False)
 
     async def _ask(self, key: ApiKey) -> Verdict:
         try:
