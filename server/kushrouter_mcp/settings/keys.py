@@ -83,8 +83,10 @@ def scrub_json(value: Any, key: ApiKey) -> Any:
     recursion, so any depth the JSON decoder accepted is fine here too.
     """
     secret = key.reveal()
-    if isinstance(value, str) or not secret:
-        return scrub(value, key) if isinstance(value, str) else value
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return value.replace(secret, REDACTED)
     pending = [value] if isinstance(value, dict | list) else []
     while pending:
         node = pending.pop()
