@@ -2,7 +2,8 @@
 
 The SDK's own imports are its business; ours must not add the HTTP serving stack, the extraction
 readers (their patterns compile on import), httpx (imported on the first lookup) or uvicorn's
-HTTP protocol (h11). A fresh interpreter imports what `kushrouter-mcp` imports before it serves stdio.
+HTTP protocol (h11) or genai-prices (~0.5 s; loaded on the first cost estimate). A fresh
+interpreter imports what `kushrouter-mcp` imports before it serves stdio.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import sys
 import pytest
 
 STDIO_START = "import kushrouter_mcp.cli, kushrouter_mcp.face.app, kushrouter_mcp.face.stdio"
-DEFERRED = ("httpx", "h11", "kushrouter_mcp.serving", "kushrouter_mcp.extraction.extract")
+DEFERRED = (
+    "httpx", "h11", "kushrouter_mcp.serving", "kushrouter_mcp.extraction.extract", "genai_prices", "httpx2",
+)  # fmt: skip
 
 
 def loaded_after(code: str) -> set[str]:
@@ -31,5 +34,8 @@ def test_a_stdio_start_does_not_import(deferred: str) -> None:
 
 def test_the_probe_sees_what_is_imported() -> None:
     """The check above could pass by seeing nothing: the same probe sees the deferred ones load."""
-    loaded = loaded_after("from kushrouter_mcp.extraction import extract_generations\nimport httpx")
-    assert {"httpx", "kushrouter_mcp.extraction.extract"} <= loaded
+    loaded = loaded_after(
+        "from kushrouter_mcp.extraction import extract_generations\nimport httpx\n"
+        "from kushrouter_mcp.pricing import Pricer\nPricer().load()"
+    )
+    assert {"httpx", "kushrouter_mcp.extraction.extract", "genai_prices"} <= loaded

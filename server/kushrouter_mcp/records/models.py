@@ -35,6 +35,32 @@ class Usage(BaseModel):
     cache_read_input_tokens: int | None = Field(None, description="Input tokens read from the prompt cache.")
 
 
+class EstimatedCost(BaseModel):
+    """What a record's usage costs at the prices this server knows: an estimate, not an invoice.
+
+    Added by this server beside the API's fields. Every amount is USD; an amount is null when it
+    can't be priced (unknown model, no usage), and `note` then says what is missing.
+    """
+
+    currency: Literal["USD"] = "USD"
+    total: float | None = Field(description="Sum of the four parts, USD; null when it can't be priced.")
+    input: float | None = Field(description="Uncached input tokens at the input rate, USD.")
+    cache_read: float | None = Field(description="Cache-read input tokens at the cache-read rate, USD.")
+    cache_write: float | None = Field(description="Cache-write input tokens at the cache-write rate, USD.")
+    output: float | None = Field(description="Output tokens at the output rate, USD.")
+    model_priced: str | None = Field(description="The price entry matched: a model id or a prices-file glob.")
+    provider: str | None = Field(description="Whose prices: the provider the model name belongs to.")
+    source: str | None = Field(
+        description='Where the prices came from, e.g. "genai-prices 0.2.3 bundled data" or "prices file …".'
+    )
+    rates_per_mtok: dict[str, float] | None = Field(
+        None, description="The rates used, USD per million tokens: input, cache_read, cache_write, output."
+    )
+    note: str | None = Field(
+        None, description="How the tokens were counted (cache semantics), or what is missing and what to do."
+    )
+
+
 class Generation(BaseModel):
     """A KushRouter generation record, exactly as the API returns it.
 
@@ -57,4 +83,9 @@ class Generation(BaseModel):
     finish_reason: str | None = Field(None, description="Why the generation stopped (e.g. stop, length).")
     status: str | None = Field(
         None, description="OpenAI Responses only: completed, requires_action, incomplete, ..."
+    )
+    estimated_cost: EstimatedCost | None = Field(
+        None,
+        description="Added by this server, not by the API: the usage priced at list prices (or your prices "
+        "file). Absent when estimates are off.",
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from .keys import ApiKey
+from .prices_file import PricesFile, read_prices_file
 from .setting import (
     Choice,
     ConfigError,
@@ -62,6 +63,45 @@ class BaseUrl:
 
     def allowed(self) -> str:
         return "http(s) URL"
+
+
+PRICES_OFF = "off"
+PRICES_UPDATE_ON = "on"
+
+
+class Prices:
+    """`off`, or the path of the user's prices file, read and checked now (a bad one stops start-up)."""
+
+    metavar = "FILE|off"
+
+    def parse(self, raw: str, given: str) -> PricesFile | str:
+        if raw.lower() == PRICES_OFF:
+            return PRICES_OFF
+        return read_prices_file(raw, given)
+
+    def allowed(self) -> str:
+        return "a .toml or .json file, or off"
+
+
+class PricesUpdate:
+    """`off`, `on` (genai-prices' own source), or the http(s) URL of a copy of that data."""
+
+    metavar = "off|on|URL"
+
+    def parse(self, raw: str, given: str) -> str | None:
+        if raw.lower() in ("off", "0", "false", "no"):
+            return None
+        if raw.lower() in (PRICES_UPDATE_ON, "1", "true", "yes"):
+            return PRICES_UPDATE_ON
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"{given} is not off, on or an http(s) URL of genai-prices data.")
+        if parts.username or parts.password:
+            raise ConfigError(f"{given.split('=')[0]} must not hold credentials.")
+        return raw
+
+    def allowed(self) -> str:
+        return "off, on or an http(s) URL"
 
 
 @dataclass(frozen=True)
@@ -138,6 +178,23 @@ class Settings:
         3600.0,  # records are kept 7 days upstream; an hour is far inside that
         "Seconds a cached record is served before it is fetched again.",
         env="KUSHROUTER_MCP_CACHE_TTL",
+    )
+    prices: PricesFile | str | None = setting(
+        Prices(),
+        None,
+        "Cost estimates: a TOML or JSON file of your own USD prices per million tokens, which win over "
+        "the list prices of genai-prices (README, 'Cost'); `off` turns estimates off.",
+        env="KUSHROUTER_MCP_PRICES",
+        shown_default="(list prices)",
+    )
+    prices_update: str | None = setting(
+        PricesUpdate(),
+        None,
+        "Fetch newer genai-prices data once, in the background, when the first cost is estimated: "
+        "`on` (genai-prices' own source) or the http(s) URL of a copy. A failed fetch keeps the "
+        "bundled data and logs a warning.",
+        env="KUSHROUTER_MCP_PRICES_UPDATE",
+        shown_default="off",
     )
 
     @classmethod

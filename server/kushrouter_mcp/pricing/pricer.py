@@ -1,0 +1,96 @@
+"""`(endpoint, model, usage) -> estimated_cost`: your prices file first, then list prices (pure).
+
+The one object the MCP face holds. Nothing heavy happens until the first estimate: `load()` pays
+genai-prices' import then (the face runs it in a worker thread, beside the lookup it prices).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..settings.prices_file import PricesFile
+from .list_prices import ListPrices, NoListPrice
+from .overrides import PriceOverrides
+from .rates import Rates, priced, unpriced
+from .semantics import Unpriceable, billed_tokens
+
+ESTIMATE_KEY = "estimated_cost"
+# Where the estimate goes when the API's record already has a field of that name: never replaced.
+FALLBACK_KEY = "kushrouter_mcp_estimated_cost"
+HOW_TO_ADD = (
+    "add it to a prices file (KUSHROUTER_MCP_PRICES; README, 'Cost'), e.g. "
+    '[models."{model}"] input = 1.0 and output = 2.0 (USD per million tokens)'
+)
+
+
+def _when(created_at: object) -> datetime | None:
+    """The request's time, so the price then in force is used; None (now) when not an epoch."""
+    if isinstance(created_at, int | float) and not isinstance(created_at, bool) and 0 < created_at < 1e11:
+        return datetime.fromtimestamp(created_at, UTC)
+    return None
+
+
+class Pricer:
+    """Prices records and payload usage; one per server, shared by every call."""
+
+    def __init__(self, prices_file: PricesFile | None = None) -> None:
+        self.overrides = PriceOverrides(prices_file) if prices_file else None
+        self._list: ListPrices | None = None
+        self._loading = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._list is not None
+
+    def load(self) -> ListPrices:
+        """genai-prices, imported on the first call (thread-safe; later calls return at once)."""
+        if self._list is None:
+            with self._loading:
+                if self._list is None:
+                    self._list = ListPrices()
+        return self._list
+
+    def estimate(
+        self,
+        endpoint: str | None,
+        model: str | None,
+        usage: Mapping[str, object] | None,
+        created_at: object = None,
+    ) -> dict[str, Any]:
+        """The estimated_cost of one generation's usage; amounts are null when it can't be priced."""
+        try:
+            tokens = billed_tokens(endpoint, usage)
+        except Unpriceable as why:
+            return unpriced(f"Not priced: {why}.", None)
+        if not model:
+            return unpriced("Not priced: the record names no model.", None)
+        rates = self.rates_for(model, created_at)
+        if isinstance(rates, str):
+            return unpriced(rates, self.load().source)
+        return priced(tokens, rates)
+
+    def rates_for(self, model: str, created_at: object = None) -> Rates | str:
+        """The rates for `model`, or the note saying it has none."""
+        if self.overrides is not None and (rates := self.overrides.rates_for(model)) is not None:
+            return rates
+        list_prices = self.load()
+        try:
+            return list_prices.rates_for(model, _when(created_at))
+        except NoListPrice:
+            where = f"{list_prices.source}" + (" or your prices file" if self.overrides else "")
+            return f"No price for model {model!r} in {where}; " + HOW_TO_ADD.format(model=model) + "."
+
+    def with_estimate(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A copy of the API's record with its estimate beside the API's fields (never inside usage)."""
+        usage = record.get("usage")
+        estimate = self.estimate(
+            record.get("endpoint"),
+            record.get("model") if isinstance(record.get("model"), str) else None,
+            usage if isinstance(usage, Mapping) else None,
+            record.get("created_at"),
+        )
+        key = FALLBACK_KEY if ESTIMATE_KEY in record else ESTIMATE_KEY
+        return {**record, key: estimate}
