@@ -15,9 +15,7 @@ import sys
 import pytest
 
 STDIO_START = "import kushrouter_mcp.cli, kushrouter_mcp.face.app, kushrouter_mcp.face.stdio"
-DEFERRED = (
-    "httpx", "h11", "kushrouter_mcp.serving", "kushrouter_mcp.extraction.extract", "genai_prices", "httpx2",
-)  # fmt: skip
+DEFERRED = ("httpx", "h11", "kushrouter_mcp.serving", "kushrouter_mcp.extraction.extract", "genai_prices")
 
 
 def loaded_after(code: str) -> set[str]:
