@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..records.models import Endpoint, Usage
+from ..records.models import Endpoint, EstimatedCost, Usage
 
 
 class ExtractedUsage(Usage):
@@ -32,6 +32,11 @@ class ExtractedGeneration(BaseModel):
     status: str | None = Field(None, description="Response status (OpenAI Responses), if the payload had it.")
     usage: ExtractedUsage | None = Field(
         None, description="Usage the payload itself reported, in the generation record's field names."
+    )
+    estimated_cost: EstimatedCost | None = Field(
+        default=None,
+        description="The payload's own usage priced (the cost the response claimed), to set beside the "
+        "billed record's; null when the payload reported no usage or estimates are off.",
     )
 
 

@@ -18,32 +18,38 @@ from pydantic import Field
 
 from .. import __version__
 from ..extraction.results import ExtractionResult
+from ..pricing import Pricer
 from ..records.models import Generation
 from ..settings.config import Settings
 from ..settings.keys import ApiKey, KeySource, is_caller_key_principal
-from ..upstream.batch import Progress
+from ..upstream.batch import Progress, RecordLookup
 from ..upstream.client import GenerationsApi
 from . import contracts, prompts, tools
 from .contracts import BatchResult
+from .costs import PricedLookup, pricer_for
 from .stopping import AnswerStoppedCalls
 
 SERVER_NAME = "kushrouter"
 INSTRUCTIONS = (
     "Audit the token usage of LLM requests made through KushRouter. To check a request: pass its "
     "response body or captured stream to extract_generation_id, then pass the id to get_generation to "
-    "see what KushRouter recorded and billed (compare it with the usage the payload reported). For "
-    "many requests at once, pass all their ids to get_generations: it sums the billed usage by model and "
-    "endpoint. The audit_usage prompt walks through a whole audit."
+    "see what KushRouter recorded and billed and what that cost at list prices (compare it with the "
+    "usage the payload reported). For many requests at once, pass all their ids to get_generations: it "
+    "sums the billed usage and its estimated cost by model and endpoint. The audit_usage prompt walks "
+    "through a whole audit."
 )
 RESOURCE_TEMPLATE = "kushrouter://generations/{id}"
 
 
 @dataclass
 class AppState:
-    """What the lifespan yields: settings and the API client over one shared connection pool."""
+    """What the lifespan yields: settings, the API client over one shared connection pool, and the
+    lookups the tools use (the client's, priced as they pass unless estimates are off)."""
 
     settings: Settings
     api: GenerationsApi
+    pricer: Pricer | None
+    records: RecordLookup
 
 
 def _state(ctx: Context[AppState]) -> AppState:
@@ -80,12 +86,14 @@ def create_server(
     settings: Settings, token_verifier: TokenVerifier | None = None, auth: AuthSettings | None = None
 ) -> MCPServer[AppState]:
     """The server; over HTTP, `token_verifier` and `auth` make every request authenticate."""
+    pricer = pricer_for(settings)  # made here, not per session: every session shares its memos
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         api = GenerationsApi(settings)  # its HTTP client is made on the first lookup
+        records: RecordLookup = api if pricer is None else PricedLookup(api, pricer)
         try:
-            yield AppState(settings, api)
+            yield AppState(settings, api, pricer, records)
         finally:
             await api.aclose()
 
@@ -109,7 +117,7 @@ def create_server(
         ctx: Context[AppState],
         wait_seconds: contracts.WaitSecondsArgument = 0,
     ) -> Annotated[CallToolResult, Generation]:
-        return await tools.get_generation(_state(ctx).api, id, _api_key(ctx), wait_seconds)
+        return await tools.get_generation(_state(ctx).records, id, _api_key(ctx), wait_seconds)
 
     @server.tool(
         **_read_only_tool("Look up many KushRouter generations", contracts.GET_GENERATIONS_DESCRIPTION, True)
@@ -121,7 +129,7 @@ def create_server(
     ) -> Annotated[CallToolResult, BatchResult]:
         state = _state(ctx)
         return await tools.get_generations(
-            state.api, ids, _api_key(ctx), wait_seconds, state.settings.batch_concurrency, _progress(ctx)
+            state.records, ids, _api_key(ctx), wait_seconds, state.settings.batch_concurrency, _progress(ctx)
         )
 
     @server.tool(
@@ -138,7 +146,8 @@ def create_server(
         ctx: Context[AppState],
     ) -> Annotated[CallToolResult, ExtractionResult]:
         # A sync tool runs in a worker thread, so a large payload never stalls other calls.
-        return tools.extract_generation_id(payload, _state(ctx).settings.max_payload_chars)
+        state = _state(ctx)
+        return tools.extract_generation_id(payload, state.settings.max_payload_chars, state.pricer)
 
     @server.resource(
         RESOURCE_TEMPLATE,
@@ -148,7 +157,7 @@ def create_server(
         mime_type="application/json",
     )
     async def generation(id: str, ctx: Context[AppState]) -> str:
-        record = await tools.read_generation(_state(ctx).api, id, _api_key(ctx))
+        record = await tools.read_generation(_state(ctx).records, id, _api_key(ctx))
         return json.dumps(record)
 
     server.prompt(name="audit_usage", title="Audit token usage", description=prompts.AUDIT_USAGE_DESCRIPTION)(

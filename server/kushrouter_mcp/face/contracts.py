@@ -42,6 +42,13 @@ class UsageTotals(BaseModel):
     total_tokens: int
     cache_creation_input_tokens: int
     cache_read_input_tokens: int
+    estimated_cost_usd: float | None = Field(
+        description="Sum of the priced records' estimated_cost totals, USD (null when none is priced)."
+    )
+    unpriced: int = Field(
+        description="Records counted here whose cost could not be estimated (unknown model, no usage, "
+        "estimates off): when above 0, estimated_cost_usd is a partial sum."
+    )
 
 
 class BatchTotals(BaseModel):
@@ -70,7 +77,8 @@ class BatchResult(BaseModel):
 GET_GENERATION_DESCRIPTION = """\
 Look up KushRouter's record of one completed LLM request by its generation id: endpoint, model, \
 whether it streamed, the token usage KushRouter billed (prompt, completion, total, cache read and \
-cache write) and the finish reason.
+cache write) and the finish reason, with `estimated_cost`: that usage priced in USD at list prices, \
+each part (uncached input, cache read, cache write, output) at its own rate, with its source.
 The id is the request's own id from its response: Chat Completions `chatcmpl-…`, Responses `resp_…`, \
 Anthropic Messages `msg_…` — call extract_generation_id first if you hold the raw body or stream.
 Only the API key that made the request can read its record; a record can take a few seconds to appear \
@@ -79,7 +87,8 @@ for at least 7 days; completed records are cached, so asking again is free."""
 
 GET_GENERATIONS_DESCRIPTION = f"""\
 Look up many KushRouter generations in one call — e.g. every request of a session — and get the \
-token usage KushRouter billed for them summed up: overall, by model and by endpoint.
+token usage KushRouter billed for them, and its estimated cost, summed up: overall, by model and by \
+endpoint (`unpriced` counts records whose cost could not be estimated).
 Pass `ids` (1 to {MAX_BATCH_IDS}; duplicates are looked up once, order is kept). Each id gets its \
 record, or an error with a kind ({_ITEM_ERROR_KINDS}) and a message; one id's failure never fails \
 the call. `counts` says how \
@@ -101,8 +110,9 @@ the raw payload as text or JSON: a response body, a captured SSE stream (with or
 lines), NDJSON, a JSON array of stream events, JSON inside a Markdown fence or with prose around it, a \
 truncated stream, or a bare id.
 Returns `id`, `endpoint` (openai.chat.completions, openai.responses or anthropic.messages), `stream`, \
-and the token `usage` the payload itself reported (in the record's field names) so it can be compared \
-with what was billed. A payload holding several requests lists every id in `ids`, in order.
+and the token `usage` the payload itself reported (in the record's field names), with its \
+`estimated_cost`, so both can be compared with what was billed. A payload holding several requests \
+lists every id in `ids`, in order.
 Tool-call ids, output-item ids and ids quoted inside generated text are ignored. Needs no key or network."""
 
 WAIT_SECONDS_DESCRIPTION = (

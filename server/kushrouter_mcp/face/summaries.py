@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from ..extraction.results import ExtractedGeneration, ExtractionResult
-from ..records.models import USAGE_FIELDS, Generation
+from ..records.models import USAGE_FIELDS, Generation, estimate_of
 
 
 def _count(value: object) -> str:
@@ -40,6 +42,55 @@ def _stream_label(value: object) -> str | None:
     return None
 
 
+def usd(amount: float) -> str:
+    """A dollar amount to four significant digits, never in exponent form: $0.0001234, $12.35."""
+    if amount == 0:
+        return "$0"
+    if amount >= 100:
+        return f"${amount:,.2f}"
+    places = max(2, 3 - math.floor(math.log10(abs(amount))))
+    return f"${amount:.{places}f}"
+
+
+def _basis(sources: Iterable[str | None]) -> str:
+    """Where the prices came from, in one phrase: "at list price, genai-prices …" or "at your prices"."""
+    named = sorted({source for source in sources if source})
+    if not named:
+        return ""
+    if all(source.startswith("prices file") for source in named):
+        return f" at your prices ({'; '.join(named)})"
+    if any(source.startswith("prices file") for source in named):
+        return f" at your prices and list prices ({'; '.join(named)})"
+    return f" at list price, {'; '.join(named)}"
+
+
+def summarize_cost(estimate: dict[str, Any] | None) -> str | None:
+    """One line for a record's or a payload's estimate; an unpriced one says why, with no amount."""
+    if not estimate:
+        return None
+    total = estimate.get("total")
+    if total is None:
+        return f"Estimated cost: not priced. {estimate.get('note') or ''}".rstrip()
+    parts = ", ".join(
+        f"{label} {usd(estimate[name])}"
+        for name, label in (
+            ("input", "input"),
+            ("cache_read", "cache read"),
+            ("cache_write", "cache write"),
+            ("output", "output"),
+        )
+        if estimate.get(name)
+    )
+    return f"Estimated cost: ≈ {usd(total)}{_basis([estimate.get('source')])} ({parts or 'no tokens'})."
+
+
+def _group_cost(totals: dict[str, Any]) -> str:
+    cost, unpriced = totals.get("estimated_cost_usd"), totals.get("unpriced") or 0
+    if cost is None:
+        return "not priced" if unpriced else ""
+    return f"≈ {usd(cost)}" + (f", {unpriced} not priced" if unpriced else "")
+
+
 _RECORD_FIELDS = frozenset(Generation.model_fields)  # made once: summarize_record runs on every lookup
 
 
@@ -56,6 +107,9 @@ def summarize_record(record: dict[str, Any]) -> str:
         f"Generation {record['id']}: {', '.join(str(d) for d in details if d)}.",
         f"Billed usage: {summarize_usage(record.get('usage'))}.",
     ]
+    cost = summarize_cost(estimate_of(record))
+    if cost:
+        lines.append(cost)
     extra = sorted(record.keys() - _RECORD_FIELDS)
     if extra:
         lines.append(f"Also in the record: {', '.join(extra)}.")
@@ -72,9 +126,16 @@ def summarize_batch(batch: dict[str, Any], wait_seconds: float) -> str:
         f"{counts['failed']} failed.",
         f"Billed usage of the {overall['generations']} found: {summarize_usage(overall)}.",
     ]
+    found = [item["generation"] for item in batch["results"] if "generation" in item]
+    cost_line = _batch_cost(overall, found)
+    if cost_line:
+        lines.append(cost_line)
     by_model = batch["totals"]["by_model"]
     if len(by_model) > 1:
-        lines.extend(f"- {model}: {summarize_usage(usage)}" for model, usage in by_model.items())
+        lines.extend(
+            f"- {model}: {summarize_usage(usage)}" + (f"; {cost}" if (cost := _group_cost(usage)) else "")
+            for model, usage in by_model.items()
+        )
     problems = [item for item in batch["results"] if "error" in item]
     for item in problems[:_LISTED_PROBLEMS]:
         lines.append(f"{item['id']}: {item['error']['kind']} — {item['error']['message']}")
@@ -82,24 +143,73 @@ def summarize_batch(batch: dict[str, Any], wait_seconds: float) -> str:
         lines.append(f"… and {len(problems) - _LISTED_PROBLEMS} more (see results).")
     if wait_seconds and counts["not_found"]:
         lines.append(f"Ids not found were polled for up to {wait_seconds:g} s each.")
-    found = [item for item in batch["results"] if "generation" in item]
-    waited = max((item.get("waited_seconds") or 0.0 for item in found), default=0.0)
+    waited = max(
+        (item.get("waited_seconds") or 0.0 for item in batch["results"] if "generation" in item), default=0.0
+    )
     if waited:
         lines.append(f"Waited up to {waited:.1f} s for a record to appear.")
     return "\n".join(lines)
 
 
-def _describe(found: ExtractedGeneration) -> str:
+def _batch_cost(overall: dict[str, Any], records: list[dict[str, Any]]) -> str | None:
+    """The batch's cost line: the priced sum with its basis, and how many records it leaves out."""
+    estimates = [estimate_of(record) for record in records]
+    if not overall.get("generations") or not any(estimates):
+        return None  # nothing found, or estimates are off
+    cost, unpriced = overall.get("estimated_cost_usd"), overall.get("unpriced") or 0
+    if cost is None:
+        found = overall["generations"]
+        return f"Estimated cost: none of the {found} found could be priced (see each estimate's note)."
+    sources = (
+        estimate.get("source") for estimate in estimates if estimate and estimate.get("total") is not None
+    )
+    line = f"Estimated cost: ≈ {usd(cost)}{_basis(sources)}"
+    if unpriced:
+        line += f"; {unpriced} of the {overall['generations']} not priced, so this is a partial sum"
+    return line + "." + _unpriced_lines(records)
+
+
+_LISTED_UNPRICED = 5
+
+
+def _unpriced_lines(records: list[dict[str, Any]]) -> str:
+    """Which records have no price, and why (the first one's note; the rest are usually alike)."""
+    unpriced = [record for record in records if (estimate_of(record) or {}).get("total") is None]
+    if not unpriced:
+        return ""
+    listed = ", ".join(
+        f"{record['id']} ({record.get('model') or 'no model'})" for record in unpriced[:_LISTED_UNPRICED]
+    )
+    more = f" and {len(unpriced) - _LISTED_UNPRICED} more" if len(unpriced) > _LISTED_UNPRICED else ""
+    return f"\nNot priced: {listed}{more}. {(estimate_of(unpriced[0]) or {}).get('note') or ''}".rstrip()
+
+
+def _claimed(estimate: dict[str, Any] | None) -> str:
+    """What the payload's own usage costs, in a few words; nothing when there was no usage to price."""
+    if not estimate:
+        return ""
+    if estimate.get("total") is None:
+        return "; its cost not priced (see estimated_cost.note)"
+    return f"; ≈ {usd(estimate['total'])}{_basis([estimate.get('source')])}"
+
+
+def _describe(found: ExtractedGeneration, estimate: dict[str, Any] | None) -> str:
     kind = {True: "stream", False: "response body", None: "bare id"}[found.stream]
     model = f", model {found.model}" if found.model else ""
     usage = summarize_usage(found.usage.model_dump() if found.usage else None)
-    return f"{found.id} ({found.endpoint} {kind}{model}; usage in the payload: {usage})"
+    return f"{found.id} ({found.endpoint} {kind}{model}; usage in the payload: {usage}{_claimed(estimate)})"
 
 
-def summarize_extraction(result: ExtractionResult) -> str:
+def summarize_extraction(
+    result: ExtractionResult, estimates: list[dict[str, Any] | None] | None = None
+) -> str:
+    """The ids found; `estimates` (one per generation, same order) price what each payload reported."""
+    costs = estimates or [None] * len(result.generations)
     if len(result.generations) == 1:
-        head = f"Found generation {_describe(result)}."
+        head = f"Found generation {_describe(result, costs[0])}."
     else:
-        listed = "\n".join(f"- {_describe(g)}" for g in result.generations)
+        listed = "\n".join(
+            f"- {_describe(g, cost)}" for g, cost in zip(result.generations, costs, strict=True)
+        )
         head = f"Found {len(result.generations)} generations, in order of appearance:\n{listed}"
     return f"{head}\nLook it up with get_generation to see what KushRouter billed."

@@ -3,6 +3,6 @@
 Light to import: genai-prices itself loads on the first estimate, never at start-up.
 """
 
-from .pricer import ESTIMATE_KEY, FALLBACK_KEY, Pricer
+from .pricer import Pricer
 
-__all__ = ["ESTIMATE_KEY", "FALLBACK_KEY", "Pricer"]
+__all__ = ["Pricer"]

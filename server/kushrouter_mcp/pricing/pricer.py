@@ -7,19 +7,17 @@ genai-prices' import then (the face runs it in a worker thread, beside the looku
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ..records.models import ESTIMATE_KEY, FALLBACK_ESTIMATE_KEY
 from ..settings.prices_file import PricesFile
 from .list_prices import ListPrices, NoListPrice
 from .overrides import PriceOverrides
 from .rates import Rates, priced, unpriced
 from .semantics import Unpriceable, billed_tokens
 
-ESTIMATE_KEY = "estimated_cost"
-# Where the estimate goes when the API's record already has a field of that name: never replaced.
-FALLBACK_KEY = "kushrouter_mcp_estimated_cost"
 HOW_TO_ADD = (
     "add it to a prices file (KUSHROUTER_MCP_PRICES; README, 'Cost'), e.g. "
     '[models."{model}"] input = 1.0 and output = 2.0 (USD per million tokens)'
@@ -36,10 +34,13 @@ def _when(created_at: object) -> datetime | None:
 class Pricer:
     """Prices records and payload usage; one per server, shared by every call."""
 
-    def __init__(self, prices_file: PricesFile | None = None) -> None:
+    def __init__(
+        self, prices_file: PricesFile | None = None, on_load: Callable[[ListPrices], None] | None = None
+    ) -> None:
         self.overrides = PriceOverrides(prices_file) if prices_file else None
         self._list: ListPrices | None = None
         self._loading = threading.Lock()
+        self._on_load = on_load  # e.g. start fetching newer data: the face's business, not ours
 
     @property
     def loaded(self) -> bool:
@@ -51,6 +52,8 @@ class Pricer:
             with self._loading:
                 if self._list is None:
                     self._list = ListPrices()
+                    if self._on_load is not None:
+                        self._on_load(self._list)
         return self._list
 
     def estimate(
@@ -92,5 +95,5 @@ class Pricer:
             usage if isinstance(usage, Mapping) else None,
             record.get("created_at"),
         )
-        key = FALLBACK_KEY if ESTIMATE_KEY in record else ESTIMATE_KEY
+        key = FALLBACK_ESTIMATE_KEY if ESTIMATE_KEY in record else ESTIMATE_KEY
         return {**record, key: estimate}

@@ -6,11 +6,16 @@ what it extracted from a payload with what the API billed without renaming.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Endpoint = Literal["openai.chat.completions", "openai.responses", "anthropic.messages"]
+
+ESTIMATE_KEY = "estimated_cost"
+# Where this server's estimate goes when the API's record already has a field of that name: an
+# upstream field is never replaced.
+FALLBACK_ESTIMATE_KEY = "kushrouter_mcp_estimated_cost"
 
 USAGE_FIELDS: tuple[str, ...] = (
     "prompt_tokens",
@@ -33,6 +38,12 @@ class Usage(BaseModel):
         None, description="Input tokens written to the prompt cache."
     )
     cache_read_input_tokens: int | None = Field(None, description="Input tokens read from the prompt cache.")
+
+
+def estimate_of(record: dict[str, Any]) -> dict[str, Any] | None:
+    """This server's estimate on a record (wherever it had to go), or None when it has none."""
+    estimate = record.get(FALLBACK_ESTIMATE_KEY, record.get(ESTIMATE_KEY))
+    return estimate if isinstance(estimate, dict) else None
 
 
 class EstimatedCost(BaseModel):

@@ -13,9 +13,9 @@ import anyio
 
 from .processes import kushrouter_command, server_env
 from .runner import run_sandbox
-from .samples import ALICE_KEY, SAMPLE_PAYLOADS
+from .samples import ALICE_KEY, SAMPLE_PAYLOADS, UNPRICED_ID
 
-_COLUMNS = ("endpoint", "generation id", "model", "payload usage", "billed usage", "match")
+_COLUMNS = ("endpoint", "generation id", "model", "payload usage", "billed usage", "match", "billed cost")
 
 
 def _tokens(usage: dict[str, Any] | None) -> str:
@@ -36,17 +36,23 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
+def _cost(record: dict[str, Any]) -> str:
+    estimate = record.get("estimated_cost") or {}
+    total = estimate.get("total")
+    return "not priced" if total is None else f"${total:.6f}"
+
+
 def _short(text: str, limit: int = 32) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def _drive(base_url: str) -> int:
     from mcp import Client, StdioServerParameters
-    from mcp.types import TextContent
 
     command, *args = kushrouter_command()
     server = StdioServerParameters(command=command, args=args, env=server_env(base_url, ALICE_KEY))
     rows: list[tuple[str, ...]] = []
+    ids: list[str] = []
     async with Client(server) as client:
         listed = await client.list_tools()
         print(f"Server tools: {', '.join(tool.name for tool in listed.tools)}\n")
@@ -54,35 +60,38 @@ async def _drive(base_url: str) -> int:
             found = await client.call_tool("extract_generation_id", {"payload": payload})
             if found.is_error or not found.structured_content:
                 print(
-                    f"extract_generation_id failed on the {family} payload: {found.content}", file=sys.stderr
+                    f"extract_generation_id failed on the {family} payload: {_text(found)}", file=sys.stderr
                 )
                 return 1
             extracted = found.structured_content
             looked_up = await client.call_tool("get_generation", {"id": extracted["id"]})
             if looked_up.is_error or not looked_up.structured_content:
-                print(f"get_generation failed for {extracted['id']}: {looked_up.content}", file=sys.stderr)
+                print(f"get_generation failed for {extracted['id']}: {_text(looked_up)}", file=sys.stderr)
                 return 1
             billed = looked_up.structured_content
             seen, paid = _tokens(extracted.get("usage")), _tokens(billed.get("usage"))
+            match = "yes" if seen == paid else "NO"
             rows.append(
-                (
-                    family,
-                    _short(extracted["id"]),
-                    str(billed.get("model")),
-                    seen,
-                    paid,
-                    "yes" if seen == paid else "NO",
-                )
+                (family, _short(extracted["id"]), str(billed.get("model")), seen, paid, match, _cost(billed))
             )
+            ids.append(extracted["id"])
+        batch = await client.call_tool("get_generations", {"ids": [*ids, UNPRICED_ID]})
         missing = await client.call_tool("get_generation", {"id": "chatcmpl-does-not-exist"})
     print(_table(rows))
     print(
         "\nUsage columns are prompt/completion/total tokens: what the payload said vs what KushRouter billed."
     )
-    print(f"\nA lookup that fails answers with isError={missing.is_error} and advice:")
-    advice = missing.content[0] if missing.content else None
-    print(f"  {advice.text if isinstance(advice, TextContent) else ''}")
-    return 0
+    print("Billed cost is the billed usage at list price, each cache part at its own rate.")
+    print("\nThe same ids and one record of a model no price list knows, in one get_generations call:")
+    print(_text(batch))
+    print(f"\nA lookup that fails answers with isError={missing.is_error} and advice:\n  {_text(missing)}")
+    return 0 if not batch.is_error else 1
+
+
+def _text(result: Any) -> str:
+    from mcp.types import TextContent
+
+    return "\n".join(item.text for item in result.content if isinstance(item, TextContent))
 
 
 def run_demo() -> int:

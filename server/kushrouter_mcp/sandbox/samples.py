@@ -24,6 +24,9 @@ ANTHROPIC_ID: Final = "msg_01XFDUDYJgAACzvnptvVoYEL"
 EXTRA_FIELDS_ID: Final = "chatcmpl-1731754120-x7k2mf"
 WEIRD_ID: Final = "chatcmpl-a&b=c#d%e+f"
 BOB_ONLY_ID: Final = "msg_01Hb7Tq2LwZs9NcV4mKpR8dE"
+# A model no price list knows (a router's own fine-tune): its estimate says how to add a price.
+UNPRICED_ID: Final = "chatcmpl-1731760321-u4np9z"
+UNPRICED_MODEL: Final = "kush-support-ft-7b"
 
 
 def _usage(prompt: int, completion: int, cache_creation: int = 0, cache_read: int = 0) -> dict[str, int]:
@@ -92,6 +95,11 @@ SEED_RECORDS: Final[dict[str, dict[str, Any]]] = {
         "provider": {"name": "openai", "region": "us-east-1"},
     },
     WEIRD_ID: chat_record(WEIRD_ID, API_KEY_IDS["alice"]),
+    UNPRICED_ID: {
+        **chat_record(UNPRICED_ID, API_KEY_IDS["alice"]),
+        "model": UNPRICED_MODEL,
+        "created_at": 1731760321,
+    },
     BOB_ONLY_ID: {
         "id": BOB_ONLY_ID,
         "endpoint": "anthropic.messages",

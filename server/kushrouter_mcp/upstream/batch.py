@@ -14,14 +14,13 @@ from typing import Any, Protocol
 import anyio
 
 from ..records.ids import InvalidGenerationId, check_generation_id
-from ..records.models import USAGE_FIELDS
+from ..records.totals import usage_totals
 from ..settings.keys import ApiKey
 from .client import Lookup
 from .failures import ErrorKind, LookupFailed
 from .polling import PollSchedule, note_wait
 
 MAX_BATCH_IDS = 500
-UNKNOWN = "unknown"
 
 Progress = Callable[[int, int], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
@@ -142,7 +141,8 @@ async def lookup_many(
 
 def batch_result(results: list[dict[str, Any]]) -> dict[str, Any]:
     """The BatchResult (as a dict) of these per-id outcomes: with their counts and usage totals."""
-    return {"results": results, "counts": _counts(results), "totals": _totals(results)}
+    records = (item["generation"] for item in results if "generation" in item)
+    return {"results": results, "counts": _counts(results), "totals": usage_totals(records)}
 
 
 def _counts(results: list[dict[str, Any]]) -> dict[str, int]:
@@ -154,30 +154,3 @@ def _counts(results: list[dict[str, Any]]) -> dict[str, int]:
         "not_found": not_found,
         "failed": len(results) - found - not_found,
     }
-
-
-def _zero() -> dict[str, int]:
-    return dict.fromkeys(("generations", *USAGE_FIELDS), 0)
-
-
-def _add(totals: dict[str, int], usage: dict[str, Any]) -> None:
-    totals["generations"] += 1
-    for name in USAGE_FIELDS:
-        value = usage.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            totals[name] += value
-
-
-def _totals(results: list[dict[str, Any]]) -> dict[str, Any]:
-    overall = _zero()
-    by_model: dict[str, dict[str, int]] = {}
-    by_endpoint: dict[str, dict[str, int]] = {}
-    for item in results:
-        record = item.get("generation")
-        if record is None:
-            continue
-        usage = record.get("usage") or {}
-        _add(overall, usage)
-        _add(by_model.setdefault(record.get("model") or UNKNOWN, _zero()), usage)
-        _add(by_endpoint.setdefault(record.get("endpoint") or UNKNOWN, _zero()), usage)
-    return {"overall": overall, "by_model": by_model, "by_endpoint": by_endpoint}

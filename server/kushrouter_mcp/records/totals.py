@@ -1,0 +1,68 @@
+"""Usage and cost summed over records (pure): overall, by model and by endpoint.
+
+A record's estimated cost counts when it has a total; one without (unknown model, no usage,
+estimates off) is counted in `unpriced`, so a partial sum never looks complete.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from .models import USAGE_FIELDS, estimate_of
+
+UNKNOWN = "unknown"
+COST_PLACES = 12  # as the estimates themselves: a trillionth of a dollar
+
+
+class Totals:
+    """Running sums for one group of records."""
+
+    __slots__ = ("costs", "counts", "unpriced")
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(("generations", *USAGE_FIELDS), 0)
+        self.costs: list[float] = []
+        self.unpriced = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        counts = self.counts
+        counts["generations"] += 1
+        usage = record.get("usage") or {}
+        for name in USAGE_FIELDS:
+            value = usage.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                counts[name] += value
+        cost = estimated_total(record)
+        if cost is None:
+            self.unpriced += 1
+        else:
+            self.costs.append(cost)
+
+    def as_dict(self) -> dict[str, Any]:
+        cost = round(math.fsum(self.costs), COST_PLACES) if self.costs else None
+        return {**self.counts, "estimated_cost_usd": cost, "unpriced": self.unpriced}
+
+
+def estimated_total(record: dict[str, Any]) -> float | None:
+    """The record's estimated total in USD, or None when it has none."""
+    estimate = estimate_of(record)
+    total = None if estimate is None else estimate.get("total")
+    return float(total) if isinstance(total, int | float) and not isinstance(total, bool) else None
+
+
+def usage_totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """{"overall", "by_model", "by_endpoint"}: each group's token sums, cost sum and unpriced count."""
+    overall = Totals()
+    by_model: dict[str, Totals] = {}
+    by_endpoint: dict[str, Totals] = {}
+    for record in records:
+        overall.add(record)
+        by_model.setdefault(record.get("model") or UNKNOWN, Totals()).add(record)
+        by_endpoint.setdefault(record.get("endpoint") or UNKNOWN, Totals()).add(record)
+    return {
+        "overall": overall.as_dict(),
+        "by_model": {name: group.as_dict() for name, group in by_model.items()},
+        "by_endpoint": {name: group.as_dict() for name, group in by_endpoint.items()},
+    }
