@@ -5,6 +5,7 @@ The headline cases run the real server process over stdio against the sandbox ov
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from kushrouter_mcp.sandbox.samples import (
 )
 from kushrouter_mcp.settings.config import ConfigError, Settings
 from kushrouter_mcp.settings.keys import ApiKey
+from priced import api_fields
 
 pytestmark = pytest.mark.anyio
 
@@ -38,11 +40,15 @@ def text_of(result: Any) -> str:
     return "\n".join(block.text for block in result.content)
 
 
-def summed(records: list[dict[str, Any]]) -> dict[str, int]:
-    totals = {"generations": len(records)} | dict.fromkeys(USAGE_FIELDS, 0)
+def summed(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tokens and estimated cost of these answered records, summed here; a null total counts unpriced."""
+    totals: dict[str, Any] = {"generations": len(records)} | dict.fromkeys(USAGE_FIELDS, 0)
     for rec in records:
         for name in USAGE_FIELDS:
             totals[name] += rec["usage"][name]
+    priced = [rec["estimated_cost"]["total"] for rec in records if rec["estimated_cost"]["total"] is not None]
+    totals["estimated_cost_usd"] = round(math.fsum(priced), 12) if priced else None
+    totals["unpriced"] = len(records) - len(priced)
     return totals
 
 
@@ -82,14 +88,16 @@ async def test_a_batch_mixes_found_missing_and_failing_ids(sandbox: RunningSandb
     }  # fmt: skip
     for item in batch["results"]:
         if item["id"] in found:
-            assert item["generation"] == SEED_RECORDS[item["id"]], "the record exactly as the API has it"
+            assert api_fields(item["generation"]) == SEED_RECORDS[item["id"]], (
+                "the record exactly as the API has it"
+            )
             assert "waited_seconds" not in item
         else:
             assert item["error"]["message"] and "generation" not in item
             if item["error"]["kind"] == "invalid_id":  # the words get_generation uses too
                 assert item["error"]["message"].startswith("Invalid generation id: The id ")
     assert batch["counts"] == {"ids": 10, "found": 4, "not_found": 2, "failed": 4}
-    records = [SEED_RECORDS[gen_id] for gen_id in found]
+    records = [item["generation"] for item in batch["results"] if item["id"] in found]
     assert batch["totals"]["overall"] == summed(records)
     by_model = {
         model: summed([r for r in records if r["model"] == model]) for model in {r["model"] for r in records}
@@ -175,10 +183,10 @@ async def test_a_record_that_appears_after_2_s_is_found_with_wait_seconds(
     patient, batch = outcomes["get_generation"], outcomes["get_generations"]
     assert impatient.is_error and "404" in text_of(impatient)
     assert not patient.is_error
-    assert patient.structured_content == fresh, "no server fields mixed into the record"
+    assert api_fields(patient.structured_content) == fresh, "no server field but the estimate added"
     assert text_of(patient).startswith(("Waited 1.", "Waited 2.")), text_of(patient)
     found, never = batch.structured_content["results"]
-    assert found["generation"] == late and 1.5 <= found["waited_seconds"] <= 4
+    assert api_fields(found["generation"]) == late and 1.5 <= found["waited_seconds"] <= 4
     assert never["error"]["kind"] == "not_found" and never["waited_seconds"] >= 2.9
     assert "Waited 3." in never["error"]["message"]
     polls = [r for r in sandbox.state.requests if r.query == [("id", "chatcmpl-never-1")]]

@@ -25,6 +25,7 @@ from http_helpers import (
 )
 from kushrouter_mcp.sandbox.runner import RunningSandbox
 from kushrouter_mcp.sandbox.samples import ALICE_KEY, BOB_KEY, BOB_ONLY_ID, CHAT_ID, SEED_RECORDS
+from priced import api_fields
 
 pytestmark = pytest.mark.anyio
 
@@ -84,7 +85,7 @@ async def test_server_key_mode_lets_in_only_configured_tokens(
         async with bearer_client(url, token, mode) as client:
             result = await client.call_tool("get_generation", {"id": CHAT_ID})
             assert not result.is_error
-            assert result.structured_content == SEED_RECORDS[CHAT_ID]
+            assert api_fields(result.structured_content) == SEED_RECORDS[CHAT_ID]
             assert (client.protocol_version == MODERN) == (mode == MODERN)
     assert [r.key_owner for r in sandbox.state.requests] == ["alice", "alice"]  # the server's own key
 
@@ -146,7 +147,8 @@ async def test_per_request_cache_never_serves_one_callers_record_to_another(
         again = await alice.call_tool("get_generation", {"id": CHAT_ID})
         foreign = await bob.call_tool("get_generation", {"id": CHAT_ID})
         batch = await bob.call_tool("get_generations", {"ids": [CHAT_ID]})
-    assert first.structured_content == again.structured_content == SEED_RECORDS[CHAT_ID]
+    assert first.structured_content == again.structured_content
+    assert api_fields(first.structured_content) == SEED_RECORDS[CHAT_ID]
     assert "cache" in again.content[0].text
     assert foreign.is_error and "404" in foreign.content[0].text
     assert batch.structured_content is not None and batch.structured_content["counts"]["found"] == 0

@@ -23,6 +23,7 @@ from kushrouter_mcp.sandbox.samples import (
 )
 from kushrouter_mcp.settings.config import Settings
 from kushrouter_mcp.settings.keys import ApiKey
+from priced import api_fields
 
 pytestmark = pytest.mark.anyio
 
@@ -62,7 +63,7 @@ async def test_lists_the_tools_with_schemas_and_annotations(client: Client) -> N
 async def test_get_generation_returns_the_record_and_a_summary(client: Client) -> None:
     result = await client.call_tool("get_generation", {"id": CHAT_ID})
     assert not result.is_error
-    assert result.structured_content == SEED_RECORDS[CHAT_ID]
+    assert api_fields(result.structured_content) == SEED_RECORDS[CHAT_ID]
     summary = text_of(result)
     assert CHAT_ID in summary and "121 prompt + 345 completion = 466 total" in summary
     assert "gpt-5-mini" in summary
@@ -100,9 +101,10 @@ async def test_one_pair_of_quotes_around_an_id_comes_off(
     client: Client, sandbox: RunningSandbox, quoted: str
 ) -> None:
     result = await client.call_tool("get_generation", {"id": quoted})
-    assert not result.is_error and result.structured_content == SEED_RECORDS[CHAT_ID]
+    assert not result.is_error
+    assert api_fields(result.structured_content) == SEED_RECORDS[CHAT_ID]
     resource = await client.read_resource(f"kushrouter://generations/{quoted}")
-    assert json.loads(resource.contents[0].text) == SEED_RECORDS[CHAT_ID]
+    assert api_fields(json.loads(resource.contents[0].text)) == SEED_RECORDS[CHAT_ID]
     assert [request.query for request in sandbox.state.requests] == [[("id", CHAT_ID)]], (
         "sent bare, then cached"
     )
@@ -222,7 +224,7 @@ async def test_the_resource_template_returns_the_record_as_json(client: Client) 
     result = await client.read_resource(f"kushrouter://generations/{RESPONSES_ID}")
     (content,) = result.contents
     assert content.mime_type == "application/json"
-    assert json.loads(content.text) == SEED_RECORDS[RESPONSES_ID]
+    assert api_fields(json.loads(content.text)) == SEED_RECORDS[RESPONSES_ID]
 
 
 @pytest.mark.parametrize(
