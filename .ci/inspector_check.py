@@ -10,8 +10,10 @@ project installed, e.g.:
 
 It starts the offline sandbox upstream (`kushrouter-mcp sandbox --port 0`), then checks the server
 over stdio and over streamable HTTP (open on loopback, then in both key modes with the credential
-sent by the Inspector as a header), printing `PASS <name>` / `FAIL <name>: <why>` per check, and
-exits 1 if any check fails. Only 127.0.0.1 is ever contacted.
+sent by the Inspector as a header), the cost estimates included (a record's `estimated_cost` with a
+numeric total and a genai-prices source, the batch totals' `estimated_cost_usd` and `unpriced`, and
+the sandbox's model no price list knows with a null total), printing `PASS <name>` /
+`FAIL <name>: <why>` per check, and exits 1 if any check fails. Only 127.0.0.1 is ever contacted.
 
 Inspector CLI facts this relies on (verified against @modelcontextprotocol/inspector 2.12.0):
 - `--format json` prints one JSON object on stdout: `{"result": {...}}`; for tools/call the result
@@ -37,7 +39,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from kushrouter_mcp.sandbox.processes import (
@@ -50,6 +52,7 @@ from kushrouter_mcp.sandbox.processes import (
     start_server,
     stop_process,
 )
+from kushrouter_mcp.sandbox.samples import UNPRICED_ID, UNPRICED_MODEL
 
 SUBPROCESS_TIMEOUT = 60.0  # seconds, for every Inspector run
 SANDBOX_START_TIMEOUT = 30.0
@@ -61,6 +64,7 @@ CHAT_ID = "chatcmpl-1731753062-2q7nyc"
 RESPONSES_ID = "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b"
 ANTHROPIC_ID = "msg_01XFDUDYJgAACzvnptvVoYEL"
 MISSING_ID = "no-such-generation-xyz"
+LIST_PRICE_SOURCE = "genai-prices"  # how every estimate at list price names its source
 RESOURCE_TEMPLATE = "kushrouter://generations/{id}"
 ACCESS_TOKEN = "ci-access-token-7f3a9c2e5b8d1f4a"  # noqa: S105 - a throwaway token for a loopback check
 
@@ -306,11 +310,35 @@ def _ok_call(run: InspectorRun) -> dict[str, Any]:
     return sc
 
 
+def _number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def estimate_problems(holder: dict[str, Any], where: str) -> list[str]:
+    """What is wrong with `holder`'s estimated_cost at list price: a numeric total, a genai-prices source."""
+    estimate = holder.get("estimated_cost")
+    if not isinstance(estimate, dict):
+        return [f"{where} has no estimated_cost object (got {estimate!r})"]
+    problems = []
+    total = estimate.get("total")
+    if not _number(total) or total <= 0:
+        problems.append(f"{where}.estimated_cost.total is {total!r}, want a number above 0")
+    source = estimate.get("source")
+    if not isinstance(source, str) or not source.startswith(LIST_PRICE_SOURCE):
+        problems.append(
+            f"{where}.estimated_cost.source is {source!r}, want one starting {LIST_PRICE_SOURCE!r}"
+        )
+    if estimate.get("currency") != "USD":
+        problems.append(f"{where}.estimated_cost.currency is {estimate.get('currency')!r}, want 'USD'")
+    return problems
+
+
 def check_extract(run: InspectorRun) -> str:
     sc = _ok_call(run)
     problems = [
         f"structuredContent lacks {k!r}" for k in ("id", "endpoint", "ids", "stream", "usage") if k not in sc
     ]
+    problems += estimate_problems(sc, "structuredContent")
     if sc.get("id") != ANTHROPIC_ID:
         problems.append(f"structuredContent.id is {sc.get('id')!r}, want {ANTHROPIC_ID!r}")
     if sc.get("endpoint") != "anthropic.messages":
@@ -329,9 +357,37 @@ def check_get(run: InspectorRun) -> str:
     total = usage.get("total_tokens") if isinstance(usage, dict) else None
     if not isinstance(total, int) or isinstance(total, bool):
         problems.append(f"structuredContent.usage.total_tokens is {total!r}, want an integer")
+    problems += estimate_problems(sc, "structuredContent")
     if problems:
         raise CheckFailed("; ".join(problems) + f"; structuredContent={json.dumps(sc)[:800]}")
-    return f"endpoint={sc.get('endpoint')} model={sc.get('model')} total_tokens={total}"
+    cost = sc["estimated_cost"]
+    return (
+        f"endpoint={sc.get('endpoint')} model={sc.get('model')} total_tokens={total} "
+        f"estimated_cost.total={cost['total']} source={cost['source']!r}"
+    )
+
+
+def check_unpriced(run: InspectorRun) -> str:
+    """The sandbox's model no price list knows: the call succeeds, the total is null, the note says why."""
+    sc = _ok_call(run)
+    problems = []
+    if sc.get("id") != UNPRICED_ID or sc.get("model") != UNPRICED_MODEL:
+        problems.append(f"the record is {sc.get('id')!r} of {sc.get('model')!r}, want {UNPRICED_ID!r}")
+    estimate = sc.get("estimated_cost")
+    if not isinstance(estimate, dict):
+        problems.append(f"structuredContent has no estimated_cost object (got {estimate!r})")
+    else:
+        if "total" not in estimate or estimate["total"] is not None:
+            problems.append(f"estimated_cost.total is {estimate.get('total', '<absent>')!r}, want null")
+        note = estimate.get("note")
+        if not isinstance(note, str) or UNPRICED_MODEL not in note:
+            problems.append(f"estimated_cost.note is {note!r}, want one naming {UNPRICED_MODEL!r}")
+    texts = " ".join(c.get("text", "") for c in run.result().get("content") or [] if isinstance(c, dict))
+    if "not priced" not in texts or "$" in texts:
+        problems.append(f"the text should say 'not priced' and show no dollar figure: {texts[:300]!r}")
+    if problems:
+        raise CheckFailed("; ".join(problems) + f"; structuredContent={json.dumps(sc)[:800]}")
+    return "estimated_cost.total=null, the note names the model, no $ in the text"
 
 
 def check_missing(run: InspectorRun, api_key: str) -> str:
@@ -356,12 +412,56 @@ def check_batch(run: InspectorRun) -> str:
     results = sc.get("results") or []
     if got != want or [r.get("id") for r in results] != [CHAT_ID, MISSING_ID]:
         raise CheckFailed(f"counts {got}, want {want}; structuredContent={json.dumps(sc)[:800]}")
-    total = ((sc.get("totals") or {}).get("overall") or {}).get("total_tokens")
+    totals = sc.get("totals") or {}
+    overall = totals.get("overall") or {}
+    total = overall.get("total_tokens")
     if not isinstance(total, int) or total <= 0:
         raise CheckFailed(
             f"totals.overall.total_tokens is {total!r}; structuredContent={json.dumps(sc)[:800]}"
         )
-    return f"found 1, not found 1, total_tokens={total}"
+    problems = estimate_problems(results[0].get("generation") or {}, "results[0].generation")
+    cost, unpriced = overall.get("estimated_cost_usd"), overall.get("unpriced")
+    if not _number(cost) or cost <= 0:
+        problems.append(f"totals.overall.estimated_cost_usd is {cost!r}, want a number above 0")
+    if unpriced != 0 or isinstance(unpriced, bool):
+        problems.append(f"totals.overall.unpriced is {unpriced!r}, want 0 (one record found, priced)")
+    for group in ("by_model", "by_endpoint"):
+        for name, sums in (totals.get(group) or {}).items():
+            if "estimated_cost_usd" not in sums or "unpriced" not in sums:
+                problems.append(f"totals.{group}[{name!r}] lacks estimated_cost_usd or unpriced")
+    if problems:
+        raise CheckFailed("; ".join(problems) + f"; structuredContent={json.dumps(sc)[:800]}")
+    return f"found 1, not found 1, total_tokens={total}, estimated_cost_usd={cost}, unpriced={unpriced}"
+
+
+def check_batch_unpriced(run: InspectorRun) -> str:
+    """A priced and an unpriced record: the sum is the priced one's, and `unpriced` counts the other."""
+    sc = _ok_call(run)
+    found = {r.get("id"): r.get("generation") or {} for r in sc.get("results") or []}
+    totals = sc.get("totals") or {}
+    overall = totals.get("overall") or {}
+    problems = []
+    priced = (found.get(CHAT_ID, {}).get("estimated_cost") or {}).get("total")
+    unpriced = found.get(UNPRICED_ID, {}).get("estimated_cost") or {}
+    if not _number(priced):
+        problems.append(f"{CHAT_ID}'s estimated_cost.total is {priced!r}, want a number")
+    if "total" not in unpriced or unpriced["total"] is not None:
+        problems.append(
+            f"{UNPRICED_ID}'s estimated_cost.total is {unpriced.get('total', '<absent>')!r}, want null"
+        )
+    if overall.get("unpriced") != 1:
+        problems.append(f"totals.overall.unpriced is {overall.get('unpriced')!r}, want 1")
+    cost = overall.get("estimated_cost_usd")
+    if not (_number(cost) and _number(priced) and abs(cost - priced) <= 1e-12):
+        problems.append(f"totals.overall.estimated_cost_usd is {cost!r}, want the priced record's {priced!r}")
+    by_model = (totals.get("by_model") or {}).get(UNPRICED_MODEL) or {}
+    if by_model.get("estimated_cost_usd", "<absent>") is not None or by_model.get("unpriced") != 1:
+        problems.append(
+            f"totals.by_model[{UNPRICED_MODEL!r}] is {by_model!r}, want a null sum and unpriced 1"
+        )
+    if problems:
+        raise CheckFailed("; ".join(problems) + f"; structuredContent={json.dumps(sc)[:800]}")
+    return f"estimated_cost_usd={cost} (the priced one's), unpriced=1"
 
 
 def check_templates(run: InspectorRun) -> str:
@@ -380,7 +480,10 @@ def check_resource(run: InspectorRun) -> str:
     record = json.loads(contents[0].get("text") or "null")
     if not isinstance(record, dict) or record.get("id") != CHAT_ID:
         raise CheckFailed(f"the resource is not the record of {CHAT_ID}; {run.describe()}")
-    return f"{contents[0].get('mimeType')} record of {record['id']}"
+    problems = estimate_problems(record, "the resource's record")
+    if problems:
+        raise CheckFailed("; ".join(problems) + f"; {run.describe()}")
+    return f"{contents[0].get('mimeType')} record of {record['id']} with estimated_cost"
 
 
 def check_prompts(run: InspectorRun) -> str:
@@ -421,7 +524,9 @@ LIST = ["--method", "tools/list"]
 EXTRACT = call_args("extract_generation_id", {"payload": json.dumps(ANTHROPIC_MESSAGE)})
 GET_OK = call_args("get_generation", {"id": CHAT_ID})
 GET_MISSING = call_args("get_generation", {"id": MISSING_ID})
+GET_UNPRICED = call_args("get_generation", {"id": UNPRICED_ID})
 BATCH = call_args("get_generations", {"ids": [CHAT_ID, MISSING_ID, CHAT_ID]})
+BATCH_UNPRICED = call_args("get_generations", {"ids": [CHAT_ID, UNPRICED_ID]})
 TEMPLATES = ["--method", "resources/templates/list"]
 READ = ["--method", "resources/read", "--uri", RESOURCE_TEMPLATE.replace("{id}", CHAT_ID)]
 PROMPTS = ["--method", "prompts/list"]
@@ -437,6 +542,11 @@ def transport_checks(
     missing = insp.run(target, GET_MISSING)
     run_check(results, f"{name} get_generation unknown id", check_missing, missing, sandbox.api_key)
     run_check(results, f"{name} get_generations", check_batch, insp.run(target, BATCH))
+    run_check(
+        results, f"{name} get_generation unpriced model", check_unpriced, insp.run(target, GET_UNPRICED)
+    )
+    unpriced_batch = insp.run(target, BATCH_UNPRICED)
+    run_check(results, f"{name} get_generations with an unpriced model", check_batch_unpriced, unpriced_batch)
     run_check(results, f"{name} resources/templates/list", check_templates, insp.run(target, TEMPLATES))
     run_check(results, f"{name} resources/read", check_resource, insp.run(target, READ))
     run_check(results, f"{name} prompts/list", check_prompts, insp.run(target, PROMPTS))
