@@ -8,9 +8,17 @@ import pytest
 from mcp import Client
 
 from kushrouter_mcp.face.app import create_server
-from kushrouter_mcp.face.summaries import summarize_batch
+from kushrouter_mcp.face.summaries import summarize_batch, summarize_record, usd
+from kushrouter_mcp.pricing import Pricer
 from kushrouter_mcp.sandbox.runner import RunningSandbox
-from kushrouter_mcp.sandbox.samples import ALICE_KEY, CHAT_ID, SEED_RECORDS
+from kushrouter_mcp.sandbox.samples import (
+    ALICE_KEY,
+    ANTHROPIC_ID,
+    CHAT_ID,
+    SEED_RECORDS,
+    UNPRICED_ID,
+    UNPRICED_MODEL,
+)
 from kushrouter_mcp.settings.config import Settings
 from kushrouter_mcp.settings.keys import ApiKey
 from kushrouter_mcp.upstream.batch import batch_result
@@ -63,3 +71,52 @@ async def test_a_long_batch_of_bad_ids_is_summarised_through_the_tool(sandbox: R
     assert text.startswith("Looked up 23 distinct ids: 0 found, 0 not found, 23 failed.")
     assert text.endswith("… and 3 more (see results).")
     assert sandbox.state.requests == []
+
+
+# --- Cost lines ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [
+        (0.0, "$0"),
+        (0.00072026, "$0.0007203"),
+        (0.0151554, "$0.01516"),
+        (0.5, "$0.5000"),
+        (3.14159, "$3.142"),
+        (1234.5678, "$1,234.57"),
+        (2.5e-8, "$0.00000002500"),
+    ],
+)
+def test_amounts_show_four_significant_digits_and_never_an_exponent(amount: float, shown: str) -> None:
+    assert usd(amount) == shown
+
+
+def test_a_record_summary_gives_the_amount_with_its_basis_and_an_unpriced_one_none() -> None:
+    pricer = Pricer()
+    priced = pricer.with_estimate(SEED_RECORDS[ANTHROPIC_ID])
+    line = next(line for line in summarize_record(priced).splitlines() if line.startswith("Estimated cost"))
+    total = priced["estimated_cost"]["total"]
+    assert f"≈ {usd(total)} at list price, genai-prices " in line, line
+    assert "cache read" in line and "cache write" in line
+    unpriced = pricer.with_estimate(SEED_RECORDS[UNPRICED_ID])
+    text = summarize_record(unpriced)
+    assert "Estimated cost: not priced." in text and UNPRICED_MODEL in text and "$" not in text
+
+
+def test_a_batch_with_an_unpriced_record_says_its_sum_is_partial_and_names_it() -> None:
+    pricer = Pricer()
+    items = [
+        {"id": gen_id, "generation": pricer.with_estimate(SEED_RECORDS[gen_id])}
+        for gen_id in (CHAT_ID, ANTHROPIC_ID, UNPRICED_ID)
+    ]
+    text = summarize_batch(batch_result(items), 0)
+    priced = sum(item["generation"]["estimated_cost"]["total"] for item in items[:2])
+    assert f"Estimated cost: ≈ {usd(priced)} at list price" in text, text
+    assert "1 of the 3 not priced, so this is a partial sum" in text
+    assert f"Not priced: {UNPRICED_ID} ({UNPRICED_MODEL})" in text
+
+
+def test_a_batch_without_estimates_prints_no_cost_line() -> None:
+    text = summarize_batch(batch_result([found(CHAT_ID)]), 0)
+    assert "Estimated cost" not in text and "$" not in text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 AUDIT_USAGE_DESCRIPTION = (
     "Audit the token usage of LLM requests made through KushRouter: find their generation ids, look "
-    "them all up in one batch, and report totals and anomalies."
+    "them all up in one batch, and report token and cost totals and anomalies."
 )
 
 _STEPS = """\
@@ -17,9 +17,10 @@ payload itself reported. Ids you already have as text (chatcmpl-…, resp_…, m
 finished only moments ago, pass "wait_seconds": 10 so records that are not written yet are waited for.
 3. Report:
    - the totals: overall, by model and by endpoint (prompt, completion, total, cache read and cache \
-write tokens), and how many ids were found, not found and failed;
+write tokens, and the estimated cost with its source — say how many records were not priced, and why, \
+so a partial sum never reads as the whole), and how many ids were found, not found and failed;
    - usage in the payload vs. usage billed: for every id where both are known, compare each token \
-field and list the ids where they differ, with both numbers;
+field and list the ids where they differ, with both numbers and both estimated costs;
    - unexpected models: records whose model is not the one that was requested or that the payload \
 named, and any model you did not expect in this session;
    - missing records: ids not found (possibly a different API key, a record not written yet, or older \
