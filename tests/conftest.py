@@ -2,10 +2,17 @@
 
 The process helpers live in kushrouter_mcp.sandbox.processes (the benches and CI use them too);
 `free_port` and `stop_process` are imported here for the tests that take them from conftest.
+
+No network but loopback: from `pytest_configure` on, an in-process connection to anything but
+loopback (127.0.0.0/8, ::1) or a Unix socket raises OSError, and a name lookup of any host but
+`localhost` fails at once, before DNS (test_network_guard.py proves both). Subprocesses are out of
+its reach: CI runs pytest in a network namespace with only loopback for those.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +34,96 @@ from kushrouter_mcp.sandbox.samples import ALICE_KEY
 
 # A key shaped like a real one, so a leak would be recognisable anywhere it shows.
 LEAK_CANARY = "kr_live_CANARY_5e3b9f0d7a1c2e4b6d8f"
+
+NETWORK_REFUSED = "network disabled in tests: only loopback"
+LOCAL_NAMES = frozenset(("localhost", "localhost."))
+_UNGUARDED: dict[str, Any] = {}
+
+
+def is_loopback_host(host: object) -> bool:
+    """An address (or `localhost`) that stays on this machine; any other host name is not."""
+    if not isinstance(host, str):
+        return False
+    if host.lower() in LOCAL_NAMES:
+        return True
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])  # an IPv6 scope id is no host
+    except ValueError:
+        return False  # a name that would need DNS
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def _check_address(family: int, address: object) -> None:
+    if family == getattr(socket, "AF_UNIX", None):
+        return
+    host = address[0] if isinstance(address, tuple) and address else address
+    if not is_loopback_host(host):
+        raise OSError(f"{NETWORK_REFUSED} (refused {address!r})")
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def refuse_network() -> None:
+    """Patch the socket module: connections off loopback raise OSError, lookups of real hosts too."""
+    if _UNGUARDED:
+        return
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+    create_connection, getaddrinfo = socket.create_connection, socket.getaddrinfo
+    _UNGUARDED.update(
+        connect=connect, connect_ex=connect_ex, create_connection=create_connection, getaddrinfo=getaddrinfo
+    )
+
+    def guarded_connect(self: socket.socket, address: Any) -> None:
+        _check_address(self.family, address)
+        connect(self, address)
+
+    def guarded_connect_ex(self: socket.socket, address: Any) -> int:
+        _check_address(self.family, address)
+        return connect_ex(self, address)
+
+    def guarded_create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        if not is_loopback_host(address[0]):  # refused before the name is looked up
+            raise OSError(f"{NETWORK_REFUSED} (refused {address!r})")
+        return create_connection(address, *args, **kwargs)
+
+    def guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        # No host (a passive bind) and IP literals need no DNS; `connect` judges the address.
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is not None and not _is_ip_literal(name) and name.lower() not in LOCAL_NAMES:
+            raise socket.gaierror(socket.EAI_NONAME, f"{NETWORK_REFUSED} (no lookup of {name!r})")
+        return getaddrinfo(host, *args, **kwargs)
+
+    socket.socket.connect = guarded_connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = guarded_connect_ex  # type: ignore[method-assign,assignment]
+    socket.create_connection = guarded_create_connection  # type: ignore[assignment]
+    socket.getaddrinfo = guarded_getaddrinfo
+
+
+def allow_network() -> None:
+    """Undo `refuse_network` (at the end of the session)."""
+    if not _UNGUARDED:
+        return
+    socket.socket.connect = _UNGUARDED["connect"]  # type: ignore[method-assign]
+    socket.socket.connect_ex = _UNGUARDED["connect_ex"]  # type: ignore[method-assign]
+    socket.create_connection = _UNGUARDED["create_connection"]
+    socket.getaddrinfo = _UNGUARDED["getaddrinfo"]
+    _UNGUARDED.clear()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    refuse_network()  # before collection: an import that reached out would be refused too
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    allow_network()
 
 
 @pytest.fixture
