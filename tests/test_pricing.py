@@ -25,10 +25,11 @@ from genai_prices.types import ModelInfo, ModelPrice, Provider, StartDateConstra
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kushrouter_mcp.pricing import ESTIMATE_KEY, FALLBACK_KEY, Pricer
+from kushrouter_mcp.pricing import Pricer
 from kushrouter_mcp.pricing.list_prices import ListPrices, NoListPrice
 from kushrouter_mcp.pricing.rates import priced
 from kushrouter_mcp.pricing.semantics import billed_tokens
+from kushrouter_mcp.records.models import ESTIMATE_KEY, FALLBACK_ESTIMATE_KEY
 from kushrouter_mcp.settings.prices_file import PricesFile, parse_prices
 
 SERVER = Path(__file__).resolve().parent.parent / "server"
@@ -461,6 +462,20 @@ def test_the_price_in_force_at_the_request_time_is_used(pricer: Pricer) -> None:
     assert old["rates_per_mtok"]["input"] != new["rates_per_mtok"]["input"]
 
 
+def test_a_request_time_in_milliseconds_or_iso_8601_picks_the_same_price(pricer: Pricer) -> None:
+    name, day, before, after = dated_price_change()
+    split = Split(uncached=200_000, read=60_000, write=40_000, output=1_000)
+    eve = datetime.combine(day - timedelta(days=1), time(12), UTC)
+    for when in (int(eve.timestamp() * 1000), eve.isoformat(), eve.strftime("%Y-%m-%dT%H:%M:%SZ")):
+        assert_amounts(
+            pricer.estimate(ANTHROPIC, name, split.usage(ANTHROPIC), when), expected_parts(before, split)
+        )
+    assert_amounts(
+        pricer.estimate(ANTHROPIC, name, split.usage(ANTHROPIC), day.isoformat()),
+        expected_parts(after, split),
+    )
+
+
 # --- What can't be priced says why, and the call still succeeds --------------------------------------
 
 
@@ -552,7 +567,7 @@ def test_the_estimate_goes_beside_the_apis_fields_of_a_copy(pricer: Pricer) -> N
     assert priced_record["usage"] == untouched["usage"]  # nothing added inside usage
     _, info = snapshot_model("claude-3-5-haiku-latest")
     assert_amounts(priced_record[ESTIMATE_KEY], expected_parts(info.get_prices(WHEN), MIXED))
-    assert FALLBACK_KEY not in priced_record
+    assert FALLBACK_ESTIMATE_KEY not in priced_record
 
 
 def test_an_upstream_estimated_cost_is_kept_and_ours_goes_beside_it(pricer: Pricer) -> None:
@@ -560,9 +575,9 @@ def test_an_upstream_estimated_cost_is_kept_and_ours_goes_beside_it(pricer: Pric
     original = record(estimated_cost=theirs)
     priced_record = pricer.with_estimate(original)
     assert priced_record[ESTIMATE_KEY] == {"usd": 0.5, "by": "upstream"}
-    assert priced_record[FALLBACK_KEY]["provider"] == "anthropic"
-    assert priced_record[FALLBACK_KEY]["total"] is not None
-    assert FALLBACK_KEY not in original
+    assert priced_record[FALLBACK_ESTIMATE_KEY]["provider"] == "anthropic"
+    assert priced_record[FALLBACK_ESTIMATE_KEY]["total"] is not None
+    assert FALLBACK_ESTIMATE_KEY not in original
 
 
 def test_the_request_time_of_the_record_picks_the_price(pricer: Pricer) -> None:

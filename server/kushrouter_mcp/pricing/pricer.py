@@ -25,9 +25,17 @@ HOW_TO_ADD = (
 
 
 def _when(created_at: object) -> datetime | None:
-    """The request's time, so the price then in force is used; None (now) when not an epoch."""
-    if isinstance(created_at, int | float) and not isinstance(created_at, bool) and 0 < created_at < 1e11:
-        return datetime.fromtimestamp(created_at, UTC)
+    """The request's time, so the price then in force is used: epoch seconds (or milliseconds) or
+    an ISO 8601 string; None (now) for anything else."""
+    if isinstance(created_at, int | float) and not isinstance(created_at, bool) and created_at > 0:
+        seconds = created_at / 1000 if created_at >= 1e11 else created_at  # 1e11 s is the year 5138
+        return datetime.fromtimestamp(seconds, UTC) if seconds < 1e11 else None
+    if isinstance(created_at, str):
+        try:
+            parsed = datetime.fromisoformat(created_at.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return None
 
 
