@@ -47,6 +47,7 @@ from kushrouter_mcp.sandbox.samples import (
     UNPRICED_ID,
     UNPRICED_MODEL,
 )
+from priced import api_fields
 
 pytestmark = pytest.mark.anyio
 
@@ -84,11 +85,6 @@ async def output_schemas(client: Client) -> dict[str, dict[str, Any]]:
     """Each tool's published outputSchema, as the client listed it."""
     schemas = {tool.name: tool.output_schema for tool in (await client.list_tools()).tools}
     return {name: schema for name, schema in schemas.items() if schema is not None}
-
-
-def api_fields(record: dict[str, Any]) -> dict[str, Any]:
-    """The record without this server's estimate: what the API sent."""
-    return {name: value for name, value in record.items() if name != "estimated_cost"}
 
 
 def resource_record(read: ReadResourceResult) -> Any:
