@@ -9,9 +9,10 @@ medians measured side by side in this run:
    each initialized and then timed on its first lookup. With estimates on, that lookup also imports
    genai-prices (in a worker thread, while the upstream request is in flight) and waits for it, so
    it costs the import; this line has no goal, the extra milliseconds are reported.
-2. Steady state: get_generation after warm-up, calls alternating between the two servers, the ids
-   cycling over the sandbox's seeded records (Chat Completions, Responses with cache reads,
-   Anthropic Messages with cache reads and writes, a model no price list knows).
+2. Steady state: get_generation after warm-up, calls alternating between the two servers (which
+   goes first alternating too), the ids cycling over the sandbox's seeded records (Chat
+   Completions, Responses with cache reads, Anthropic Messages with cache reads and writes, a model
+   no price list knows).
 3. A 500-id get_generations batch (concurrency 8): the seeded records plus published ones, all
    found, so every record is priced; rounds alternate which server goes first.
 
@@ -115,8 +116,8 @@ def main() -> None:
             for n in range(WARM_UP_CALLS):
                 for name, server in servers:
                     lookup(server, SEEDED[n % len(SEEDED)], name == "priced")
-            for n in range(args.calls):
-                for name, server in servers:
+            for n in range(args.calls):  # which server goes first alternates too
+                for name, server in servers[n % 2 :] + servers[: n % 2]:
                     steady[name].append(lookup(server, SEEDED[n % len(SEEDED)], name == "priced"))
             for name, server in servers:  # warm: the batch's path, its larger answers
                 batch(server, ids, name == "priced")
