@@ -18,7 +18,6 @@ key, and what is wrong: a price that silently didn't apply would make every figu
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -96,6 +95,8 @@ def parse_prices(text: str, is_toml: bool, given: str, name: str) -> PricesFile:
 
 
 def _toml(text: str, given: str) -> Any:
+    import tomllib  # only with a TOML prices file: a start without one doesn't pay its ~5 ms
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:  # its message ends "(at line L, column C)"
