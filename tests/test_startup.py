@@ -15,7 +15,10 @@ import sys
 import pytest
 
 STDIO_START = "import kushrouter_mcp.cli, kushrouter_mcp.face.app, kushrouter_mcp.face.stdio"
-DEFERRED = ("httpx", "h11", "kushrouter_mcp.serving", "kushrouter_mcp.extraction.extract", "genai_prices")
+DEFERRED = (
+    "httpx", "h11", "kushrouter_mcp.serving", "kushrouter_mcp.extraction.extract",
+    "genai_prices", "kushrouter_mcp.pricing", "kushrouter_mcp.settings.prices_file",
+)  # fmt: skip
 
 
 def loaded_after(code: str) -> set[str]:
@@ -36,4 +39,4 @@ def test_the_probe_sees_what_is_imported() -> None:
         "from kushrouter_mcp.extraction import extract_generations\nimport httpx\n"
         "from kushrouter_mcp.pricing import Pricer\nPricer().load()"
     )
-    assert {"httpx", "kushrouter_mcp.extraction.extract", "genai_prices"} <= loaded
+    assert {"httpx", "kushrouter_mcp.extraction.extract", "genai_prices", "kushrouter_mcp.pricing"} <= loaded

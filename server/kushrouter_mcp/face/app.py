@@ -18,7 +18,6 @@ from pydantic import Field
 
 from .. import __version__
 from ..extraction.results import ExtractionResult
-from ..pricing import Pricer
 from ..records.models import Generation
 from ..settings.config import Settings
 from ..settings.keys import ApiKey, KeySource, is_caller_key_principal
@@ -26,7 +25,7 @@ from ..upstream.batch import Progress, RecordLookup
 from ..upstream.client import GenerationsApi
 from . import contracts, prompts, tools
 from .contracts import BatchResult
-from .costs import PricedLookup, pricer_for
+from .costs import Costs, PricedLookup, costs_for
 from .stopping import AnswerStoppedCalls
 
 SERVER_NAME = "kushrouter"
@@ -48,7 +47,7 @@ class AppState:
 
     settings: Settings
     api: GenerationsApi
-    pricer: Pricer | None
+    costs: Costs | None
     records: RecordLookup
 
 
@@ -86,14 +85,14 @@ def create_server(
     settings: Settings, token_verifier: TokenVerifier | None = None, auth: AuthSettings | None = None
 ) -> MCPServer[AppState]:
     """The server; over HTTP, `token_verifier` and `auth` make every request authenticate."""
-    pricer = pricer_for(settings)  # made here, not per session: every session shares its memos
+    costs = costs_for(settings)  # made here, not per session: every session shares its memos
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         api = GenerationsApi(settings)  # its HTTP client is made on the first lookup
-        records: RecordLookup = api if pricer is None else PricedLookup(api, pricer)
+        records: RecordLookup = api if costs is None else PricedLookup(api, costs)
         try:
-            yield AppState(settings, api, pricer, records)
+            yield AppState(settings, api, costs, records)
         finally:
             await api.aclose()
 
@@ -147,7 +146,7 @@ def create_server(
     ) -> Annotated[CallToolResult, ExtractionResult]:
         # A sync tool runs in a worker thread, so a large payload never stalls other calls.
         state = _state(ctx)
-        return tools.extract_generation_id(payload, state.settings.max_payload_chars, state.pricer)
+        return tools.extract_generation_id(payload, state.settings.max_payload_chars, state.costs)
 
     @server.resource(
         RESOURCE_TEMPLATE,

@@ -7,47 +7,75 @@ flight, so neither start-up nor the event loop (other callers, over HTTP) waits 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 
-from ..pricing import Pricer
-from ..pricing.list_prices import ListPrices
 from ..settings.config import PRICES_OFF, PRICES_UPDATE_ON, Settings
 from ..settings.keys import ApiKey
-from ..settings.prices_file import PricesFile
 from ..upstream.batch import RecordLookup
 from ..upstream.client import Lookup
 from ..upstream.failures import LookupFailed
 
+if TYPE_CHECKING:  # the pricing layer loads on the first estimate: a start pays for none of it
+    from ..pricing import Pricer
+    from ..pricing.list_prices import ListPrices
+
 logger = logging.getLogger(__name__)
 
 
-def pricer_for(settings: Settings) -> Pricer | None:
-    """The server's pricer, or None when estimates are off (KUSHROUTER_MCP_PRICES=off)."""
-    if settings.prices == PRICES_OFF:
-        return None
-    prices_file = settings.prices if isinstance(settings.prices, PricesFile) else None
-    update = settings.prices_update
-    return Pricer(prices_file, on_load=None if update is None else _updater(update))
+class Costs:
+    """The server's cost estimates: one Pricer, made on first use and shared by every session."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pricer: Pricer | None = None
+        self._making = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        """Made, and list prices loaded: pricing costs no more than its arithmetic from now on."""
+        return self._pricer is not None and self._pricer.loaded
+
+    def pricer(self) -> Pricer:
+        if self._pricer is None:
+            with self._making:
+                if self._pricer is None:
+                    self._pricer = self._make()
+        return self._pricer
+
+    def _make(self) -> Pricer:
+        from ..pricing import Pricer
+
+        prices = self.settings.prices  # a checked prices file, or None: `off` makes no Costs
+        update = self.settings.prices_update
+        return Pricer(
+            None if isinstance(prices, str) else prices, on_load=None if update is None else _updater(update)
+        )
+
+
+def costs_for(settings: Settings) -> Costs | None:
+    """The server's estimates, or None when they are off (KUSHROUTER_MCP_PRICES=off)."""
+    return None if settings.prices == PRICES_OFF else Costs(settings)
 
 
 class PricedLookup:
     """A RecordLookup whose records carry their estimated_cost beside the API's fields."""
 
-    def __init__(self, api: RecordLookup, pricer: Pricer) -> None:
+    def __init__(self, api: RecordLookup, costs: Costs) -> None:
         self.api = api
-        self.pricer = pricer
+        self.costs = costs
 
     async def lookup(self, generation_id: str, key: ApiKey | None, wait_seconds: float = 0.0) -> Lookup:
-        if self.pricer.loaded:
+        if self.costs.ready:
             found = await self.api.lookup(generation_id, key, wait_seconds)
         else:
             found = await self._lookup_while_loading(generation_id, key, wait_seconds)
-        return Lookup(self.pricer.with_estimate(found.record), found.waited_seconds, found.cached)
+        return Lookup(self.costs.pricer().with_estimate(found.record), found.waited_seconds, found.cached)
 
     async def _lookup_while_loading(
         self, generation_id: str, key: ApiKey | None, wait_seconds: float
@@ -64,13 +92,14 @@ class PricedLookup:
         return outcome
 
     async def _load(self) -> None:
-        await anyio.to_thread.run_sync(self.pricer.load, abandon_on_cancel=True)
+        await anyio.to_thread.run_sync(lambda: self.costs.pricer().load(), abandon_on_cancel=True)
 
 
-def priced_extraction(found: dict[str, Any], pricer: Pricer | None) -> dict[str, Any]:
+def priced_extraction(found: dict[str, Any], costs: Costs | None) -> dict[str, Any]:
     """The extraction result with each generation's payload usage priced (the cost it claimed)."""
-    if pricer is None:
+    if costs is None:
         return found
+    pricer = costs.pricer()
     for generation in (found, *found.get("generations", ())):
         usage = generation.get("usage")
         if usage:
@@ -84,8 +113,6 @@ def _updater(source: str) -> Callable[[ListPrices], None]:
     """What runs once list prices load: fetch newer data in a thread; a failure keeps the snapshot."""
 
     def start(list_prices: ListPrices) -> None:
-        import threading
-
         threading.Thread(
             target=_fetch, args=(list_prices, source), name="genai-prices update", daemon=True
         ).start()

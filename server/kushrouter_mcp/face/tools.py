@@ -12,14 +12,13 @@ from typing import Any
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, TextContent
 
-from ..pricing import Pricer
 from ..records.ids import InvalidGenerationId, check_generation_id
 from ..settings.keys import ApiKey
 from ..upstream.batch import MAX_BATCH_IDS, Progress, RecordLookup, lookup_many
 from ..upstream.client import Lookup
 from ..upstream.failures import ErrorKind, LookupFailed, no_key
 from .contracts import WAIT_SECONDS_MAX
-from .costs import priced_extraction
+from .costs import Costs, priced_extraction
 from .summaries import summarize_batch, summarize_extraction, summarize_record
 
 
@@ -106,7 +105,7 @@ async def read_generation(api: RecordLookup, raw_id: str, key: ApiKey | None) ->
 
 
 def extract_generation_id(
-    payload: str | dict[str, Any] | list[Any], max_chars: int, pricer: Pricer | None = None
+    payload: str | dict[str, Any] | list[Any], max_chars: int, costs: Costs | None = None
 ) -> CallToolResult:
     # Imported on first use: its patterns compile at import, and start-up should not pay for that.
     from ..extraction import NoGenerationIdFound, PayloadTooLarge, extract_generations
@@ -115,6 +114,6 @@ def extract_generation_id(
         found = extract_generations(payload, max_chars=max_chars)
     except (NoGenerationIdFound, PayloadTooLarge) as error:
         return error_result(str(error))
-    structured = priced_extraction(found.model_dump(mode="json"), pricer)
+    structured = priced_extraction(found.model_dump(mode="json"), costs)
     estimates = [generation.get("estimated_cost") for generation in structured["generations"]]
     return _result(summarize_extraction(found, estimates), structured)

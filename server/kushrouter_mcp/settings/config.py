@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from .keys import ApiKey
-from .prices_file import PricesFile, read_prices_file
 from .setting import (
     Choice,
     ConfigError,
@@ -26,6 +26,9 @@ from .setting import (
     read_settings,
     setting,
 )
+
+if TYPE_CHECKING:  # read only when a prices file is set: a start without one pays for none of it
+    from .prices_file import PricesFile
 
 __all__ = ["ConfigError", "HttpSettings", "Settings"]
 
@@ -77,6 +80,8 @@ class Prices:
     def parse(self, raw: str, given: str) -> PricesFile | str:
         if raw.lower() == PRICES_OFF:
             return PRICES_OFF
+        from .prices_file import read_prices_file
+
         return read_prices_file(raw, given)
 
     def allowed(self) -> str:
