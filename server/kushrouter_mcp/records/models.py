@@ -100,3 +100,7 @@ class Generation(BaseModel):
         description="Added by this server, not by the API: the usage priced at list prices (or your prices "
         "file). Absent when estimates are off.",
     )
+    kushrouter_mcp_estimated_cost: EstimatedCost | None = Field(
+        None,
+        description="This server's estimate, only when the API's record has an `estimated_cost` of its own.",
+    )
