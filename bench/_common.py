@@ -9,7 +9,6 @@ treatment; only the ratio between them, measured side by side in one run, means 
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -97,13 +96,8 @@ def server_env(base_url: str = "http://127.0.0.1:9", api_key: str | None = None)
     """The environment an IDE would give either server: its settings and PATH, nothing else.
 
     The default base URL is the discard port on loopback: nothing is ever reached by accident.
-    PYTHONPATH is passed on when set, so a checkout run with `PYTHONPATH=server` (a worktree beside
-    an editable install of another) benches its own code, not the installed one.
     """
-    env = processes.server_env(base_url, api_key)
-    if "PYTHONPATH" in os.environ:
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    return env
+    return processes.server_env(base_url, api_key)
 
 
 class StdioServer:

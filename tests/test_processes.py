@@ -24,17 +24,19 @@ from kushrouter_mcp.sandbox.processes import (
 from kushrouter_mcp.sandbox.samples import ALICE_KEY
 
 
-def test_the_clean_environment_holds_path_tls_trust_and_the_settings_only(
+def test_the_clean_environment_holds_path_tls_trust_pythonpath_and_the_settings_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", "/etc/ssl/custom.pem")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     monkeypatch.setenv("KUSHROUTER_API_KEY", "kr_from_this_machine")
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.setenv("PYTHONPATH", "/checkout/server")
     env = clean_env({"KUSHROUTER_BASE_URL": "http://127.0.0.1:9"})
     assert env == {
         "PATH": os.environ["PATH"],
         "SSL_CERT_FILE": "/etc/ssl/custom.pem",
+        "PYTHONPATH": "/checkout/server",
         "KUSHROUTER_BASE_URL": "http://127.0.0.1:9",
     }
 

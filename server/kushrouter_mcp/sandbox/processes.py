@@ -27,8 +27,10 @@ from typing import IO, Any
 LOOPBACK = "127.0.0.1"
 STOP_TIMEOUT = 10.0  # seconds a process gets to exit on SIGTERM before SIGKILL
 START_TIMEOUT = 20.0  # seconds a server gets to listen
-# Inherited when set: a machine whose trust store is not the default still verifies TLS.
-_TLS_TRUST = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+# Inherited when set: a machine whose trust store is not the default still verifies TLS, and a
+# checkout run with PYTHONPATH=server (a worktree beside an editable install of another) starts
+# servers of its own code, not the installed one.
+_INHERITED = ("SSL_CERT_FILE", "SSL_CERT_DIR", "PYTHONPATH")
 
 
 class ProcessDidNotStart(RuntimeError):
@@ -44,12 +46,12 @@ def free_port() -> int:
 
 
 def clean_env(settings: Mapping[str, str] | None = None) -> dict[str, str]:
-    """PATH, the TLS trust settings if set, and the settings given: nothing else of this machine's.
+    """PATH, the TLS trust settings and PYTHONPATH if set, and the settings given: nothing else.
 
     A client starts a server this way, so a proxy or a KUSHROUTER_* variable of the machine running
     the tests can't change what they see.
     """
-    inherited = {name: os.environ[name] for name in _TLS_TRUST if name in os.environ}
+    inherited = {name: os.environ[name] for name in _INHERITED if name in os.environ}
     return {"PATH": os.environ.get("PATH", ""), **inherited, **(settings or {})}
 
 
