@@ -6,9 +6,9 @@ flight, so neither start-up nor the event loop (other callers, over HTTP) waits 
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -52,10 +52,15 @@ class Costs:
         from ..pricing import Pricer
 
         prices = self.settings.prices  # a checked prices file, or None: `off` makes no Costs
-        update = self.settings.prices_update
-        return Pricer(
-            None if isinstance(prices, str) else prices, on_load=None if update is None else _updater(update)
-        )
+        return Pricer(None if isinstance(prices, str) else prices, on_load=self._loaded)
+
+    def _loaded(self, list_prices: ListPrices) -> None:
+        """List prices just loaded: keep their data out of garbage collection, start any update."""
+        # Their tens of thousands of objects live as long as the process: frozen, no collection
+        # traverses them again (each full collection would, on every lookup's allocations).
+        gc.freeze()
+        if self.settings.prices_update is not None:
+            _start_update(list_prices, self.settings.prices_update)
 
 
 def costs_for(settings: Settings) -> Costs | None:
@@ -109,15 +114,11 @@ def priced_extraction(found: dict[str, Any], costs: Costs | None) -> dict[str, A
     return found
 
 
-def _updater(source: str) -> Callable[[ListPrices], None]:
-    """What runs once list prices load: fetch newer data in a thread; a failure keeps the snapshot."""
-
-    def start(list_prices: ListPrices) -> None:
-        threading.Thread(
-            target=_fetch, args=(list_prices, source), name="genai-prices update", daemon=True
-        ).start()
-
-    return start
+def _start_update(list_prices: ListPrices, source: str) -> None:
+    """Fetch newer data in a thread; a failure keeps the snapshot."""
+    threading.Thread(
+        target=_fetch, args=(list_prices, source), name="genai-prices update", daemon=True
+    ).start()
 
 
 def _fetch(list_prices: ListPrices, source: str) -> None:

@@ -7,7 +7,7 @@ Anthropic's), and the price in force when the request was made is the one used.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,34 @@ if TYPE_CHECKING:
 
 class NoListPrice(LookupError):
     """genai-prices has no token price for the model; the message says which model."""
+
+
+_FIXED, _BY_DATE, _BY_TIME = "fixed", "by date", "by time of day"
+
+
+def _how_prices_vary(info: Any) -> str:
+    """Whether a model's price is one, changes on dates, or changes within a day."""
+    from genai_prices.types import ModelPrice, StartDateConstraint
+
+    if isinstance(info.prices, ModelPrice):
+        return _FIXED
+    dated = all(c.constraint is None or isinstance(c.constraint, StartDateConstraint) for c in info.prices)
+    return _BY_DATE if dated else _BY_TIME
+
+
+def request_time(created_at: object) -> datetime | None:
+    """When the request was made: epoch seconds (or milliseconds) or an ISO 8601 string; None
+    (now) for anything else."""
+    if isinstance(created_at, int | float) and not isinstance(created_at, bool) and created_at > 0:
+        seconds = created_at / 1000 if created_at >= 1e11 else created_at  # 1e11 s is the year 5138
+        return datetime.fromtimestamp(seconds, UTC) if seconds < 1e11 else None
+    if isinstance(created_at, str):
+        try:
+            parsed = datetime.fromisoformat(created_at.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
 
 
 def _rate(value: Any) -> Rate | None:
@@ -41,6 +69,13 @@ class ListPrices:
         self.version: str = genai_prices.__version__
         self.fetched_at: datetime | None = None
         self._lock = threading.Lock()
+        self._forget()
+
+    def _forget(self) -> None:
+        """Drop every memo (new data came in)."""
+        self._models: dict[str, tuple[Any, Any, str]] = {}  # name -> (provider, model, how prices vary)
+        self._unknown: set[str] = set()
+        self._by_day: dict[tuple[str, date | None], Rates] = {}  # (name, day or None) -> rates
         self._rates: dict[int, tuple[object, Rates]] = {}  # id(price) -> (price kept alive, rates)
 
     @property
@@ -54,11 +89,39 @@ class ListPrices:
         with self._lock:
             self._snapshots.set_custom_snapshot(snapshot)
             self.fetched_at = fetched_at
-            self._rates = {}
+            self._forget()
 
-    def rates_for(self, model: str, when: datetime | None) -> Rates:
-        """The rates for `model` in force at `when` (now if None); NoListPrice if it has none."""
-        provider, info = self._find(model)
+    def rates_for(self, model: str, created_at: object = None) -> Rates:
+        """The rates for `model` in force when the request was made (`created_at`: epoch seconds or
+        milliseconds, or ISO 8601; now if it is neither); NoListPrice if it has none.
+
+        Remembered per model, and per day for a model whose prices changed on dates: a lookup
+        costs a dict access. Only a price that varies by time of day is looked up every time.
+        """
+        known = self._models.get(model)
+        if known is None:
+            if model in self._unknown:
+                raise NoListPrice(model)
+            known = self._models[model] = self._model(model)
+        provider, info, varies = known
+        if varies == _BY_TIME:
+            return self._at(provider, info, request_time(created_at))
+        when = None if varies == _FIXED else request_time(created_at)
+        key = (model, None if when is None else when.astimezone(UTC).date())  # as genai-prices: UTC days
+        rates = self._by_day.get(key)
+        if rates is None:
+            rates = self._by_day[key] = self._at(provider, info, when)
+        return rates
+
+    def _model(self, model: str) -> tuple[Any, Any, str]:
+        try:
+            provider, info = self._find(model)
+        except NoListPrice:
+            self._unknown.add(model)
+            raise
+        return provider, info, _how_prices_vary(info)
+
+    def _at(self, provider: Any, info: Any, when: datetime | None) -> Rates:
         price = info.get_prices(when or datetime.now(UTC))
         known = self._rates.get(id(price))
         if known is None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from ..records.models import ESTIMATE_KEY, FALLBACK_ESTIMATE_KEY
@@ -22,21 +21,6 @@ HOW_TO_ADD = (
     "add it to a prices file (KUSHROUTER_MCP_PRICES; README, 'Cost'), e.g. "
     '[models."{model}"] input = 1.0 and output = 2.0 (USD per million tokens)'
 )
-
-
-def _when(created_at: object) -> datetime | None:
-    """The request's time, so the price then in force is used: epoch seconds (or milliseconds) or
-    an ISO 8601 string; None (now) for anything else."""
-    if isinstance(created_at, int | float) and not isinstance(created_at, bool) and created_at > 0:
-        seconds = created_at / 1000 if created_at >= 1e11 else created_at  # 1e11 s is the year 5138
-        return datetime.fromtimestamp(seconds, UTC) if seconds < 1e11 else None
-    if isinstance(created_at, str):
-        try:
-            parsed = datetime.fromisoformat(created_at.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
 
 
 class Pricer:
@@ -89,7 +73,7 @@ class Pricer:
             return rates
         list_prices = self.load()
         try:
-            return list_prices.rates_for(model, _when(created_at))
+            return list_prices.rates_for(model, created_at)
         except NoListPrice:
             where = f"{list_prices.source}" + (" or your prices file" if self.overrides else "")
             return f"No price for model {model!r} in {where}; " + HOW_TO_ADD.format(model=model) + "."
