@@ -89,6 +89,9 @@ def create_server(
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        # Everything alive now (the SDK, our modules, the schemas) lives as long as the process:
+        # frozen, no garbage collection traverses it again while calls are served.
+        gc.freeze()
         api = GenerationsApi(settings)  # its HTTP client is made on the first lookup
         records: RecordLookup = api if costs is None else PricedLookup(api, costs)
         try:
