@@ -15,6 +15,7 @@ from typing import Any
 
 import genai_prices
 from genai_prices import data_snapshot
+from genai_prices.types import TieredPrices
 
 PARTS = ("input", "cache_read", "cache_write", "output")
 ESTIMATE_KEYS = {"currency", "total", *PARTS, "model_priced", "provider", "source", "rates_per_mtok", "note"}
@@ -41,13 +42,14 @@ class Prices:
         return self.input if value is None else value
 
 
-def _flat(value: Any, whole_input: int) -> Decimal | None:
-    """A snapshot price as one number: the records here stay below every long-context tier."""
-    if value is None or isinstance(value, Decimal):
-        return value
-    assert all(whole_input <= tier.start for tier in value.tiers), "a tiered price: not what this helper does"
-    base: Decimal = value.base
-    return base
+def rate_at(price: Decimal | TieredPrices | None, whole_input: int) -> Decimal | None:
+    """A price per million tokens for a request of `whole_input` input tokens (a tier's cliff)."""
+    if not isinstance(price, TieredPrices):
+        return price
+    for tier in sorted(price.tiers, key=lambda tier: tier.start, reverse=True):
+        if whole_input > tier.start:
+            return tier.price
+    return price.base
 
 
 def list_prices(model: str, whole_input: int, created_at: float | None = None) -> Prices:
@@ -55,13 +57,13 @@ def list_prices(model: str, whole_input: int, created_at: float | None = None) -
     provider, info = data_snapshot.get_snapshot().find_provider_model(model, None, None, None)
     when = datetime.fromtimestamp(created_at, UTC) if created_at else datetime.now(UTC)
     price = info.get_prices(when)
-    input_rate, output_rate = _flat(price.input_mtok, whole_input), _flat(price.output_mtok, whole_input)
+    input_rate, output_rate = rate_at(price.input_mtok, whole_input), rate_at(price.output_mtok, whole_input)
     assert input_rate is not None and output_rate is not None, model
     return Prices(
         input=input_rate,
         output=output_rate,
-        cache_read=_flat(price.cache_read_mtok, whole_input),
-        cache_write=_flat(price.cache_write_mtok, whole_input),
+        cache_read=rate_at(price.cache_read_mtok, whole_input),
+        cache_write=rate_at(price.cache_write_mtok, whole_input),
         model_priced=info.id,
         provider=provider.id,
         source=BUNDLED,
@@ -117,11 +119,14 @@ def assert_estimate(estimate: dict[str, Any], endpoint: str, usage: dict[str, An
         assert estimate["note"] and f"{endpoint} semantics" in estimate["note"], estimate["note"]
 
 
-def assert_unpriced(estimate: dict[str, Any], model: str) -> None:
-    """No amounts at all, and a note that names the model and the setting that would price it."""
+def assert_unpriced(estimate: dict[str, Any], model: str | None = None) -> None:
+    """No amounts at all; given the model, a note that names it and the setting that would price it."""
     assert set(estimate) == ESTIMATE_KEYS, sorted(estimate)
+    assert estimate["currency"] == "USD"
     assert estimate["total"] is None and all(estimate[part] is None for part in PARTS), estimate
-    assert model in estimate["note"] and "KUSHROUTER_MCP_PRICES" in estimate["note"], estimate["note"]
+    assert estimate["model_priced"] is None and estimate["rates_per_mtok"] is None
+    if model is not None:
+        assert model in estimate["note"] and "KUSHROUTER_MCP_PRICES" in estimate["note"], estimate["note"]
 
 
 def text_of(result: Any) -> str:

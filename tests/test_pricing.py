@@ -25,6 +25,7 @@ from genai_prices.types import ModelInfo, ModelPrice, Provider, StartDateConstra
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from costs_helpers import assert_unpriced, rate_at
 from kushrouter_mcp.pricing import Pricer
 from kushrouter_mcp.pricing.list_prices import ListPrices, NoListPrice
 from kushrouter_mcp.pricing.rates import priced
@@ -100,16 +101,6 @@ def snapshot_model(ref: str) -> tuple[Provider, ModelInfo]:
     return data_snapshot.get_snapshot().find_provider_model(ref, None, None, None)
 
 
-def rate_at(price: Decimal | TieredPrices | None, whole_input: int) -> Decimal | None:
-    """A price per million tokens for a request of `whole_input` input tokens (a tier's cliff)."""
-    if not isinstance(price, TieredPrices):
-        return price
-    for tier in sorted(price.tiers, key=lambda tier: tier.start, reverse=True):
-        if whole_input > tier.start:
-            return tier.price
-    return price.base
-
-
 def expected_rates(price: ModelPrice, whole_input: int) -> dict[str, Decimal]:
     """Each part's rate; a part without a price of its own is billed at the input rate."""
     input_rate = rate_at(price.input_mtok, whole_input)
@@ -137,13 +128,6 @@ def assert_amounts(estimate: dict[str, Any], parts: dict[str, Decimal]) -> None:
     for part in PARTS:
         assert close(estimate[part], parts[part]), (part, estimate[part], parts[part])
     assert close(estimate["total"], sum(parts.values(), Decimal(0)))
-
-
-def assert_unpriced(estimate: dict[str, Any]) -> None:
-    assert estimate["currency"] == "USD"
-    assert estimate["total"] is None
-    assert all(estimate[part] is None for part in PARTS)
-    assert estimate["model_priced"] is None and estimate["rates_per_mtok"] is None
 
 
 def prices_file(text: str, name: str = "prices.toml") -> PricesFile:
