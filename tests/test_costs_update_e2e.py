@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -26,7 +27,7 @@ from conftest import stdio_server
 from costs_helpers import BUNDLED, Prices, assert_estimate, record_prices, text_of
 from kushrouter_mcp.sandbox.processes import free_port
 from kushrouter_mcp.sandbox.runner import RunningSandbox
-from kushrouter_mcp.sandbox.samples import CHAT_ID, SEED_RECORDS
+from kushrouter_mcp.sandbox.samples import ANTHROPIC_ID, CHAT_ID, SEED_RECORDS
 
 pytestmark = pytest.mark.anyio
 
@@ -48,6 +49,7 @@ NEWER_DATA: list[dict[str, Any]] = [
 ]
 NEWER_PRICES = Prices(Decimal(7), Decimal(70), None, None, "gpt-5-mini", "openai", "")
 UPDATE_WARNING = "could not fetch newer genai-prices data"
+MIRROR_TOKEN = "mirror-token-5f1c9e"
 POLL_INTERVAL, POLLS = 0.1, 50  # up to 5 s
 
 
@@ -157,7 +159,8 @@ async def test_a_failed_fetch_keeps_the_bundled_data_with_one_warning(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
     api = SEED_RECORDS[CHAT_ID]
-    closed = f"http://127.0.0.1:{free_port()}/data.json"  # nothing listens there
+    # Nothing listens there; the query stands for a mirror's access token, which no log may show.
+    closed = f"http://127.0.0.1:{free_port()}/data.json?token={MIRROR_TOKEN}"
     stderr_log = tmp_path / "stderr.log"
     with stderr_log.open("w") as errlog:
         async with stdio_server(sandbox, errlog, KUSHROUTER_MCP_PRICES_UPDATE=closed) as client:
@@ -172,3 +175,26 @@ async def test_a_failed_fetch_keeps_the_bundled_data_with_one_warning(
     warnings = [line for line in stderr_log.read_text().splitlines() if UPDATE_WARNING in line]
     assert len(warnings) == 1 and " WARNING " in warnings[0], warnings
     assert BUNDLED in warnings[0], "the warning says what estimates keep using"
+    assert "http://127.0.0.1:" in warnings[0] and MIRROR_TOKEN not in stderr_log.read_text()
+
+
+async def test_a_broken_genai_prices_install_prices_nothing_and_fails_no_lookup(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """genai-prices that can't be imported: every lookup still answers, unpriced and saying why."""
+    broken = tmp_path / "broken"
+    (broken / "genai_prices").mkdir(parents=True)
+    (broken / "genai_prices" / "__init__.py").write_text("raise ImportError('a broken install')\n")
+    pythonpath = os.pathsep.join([str(broken), *filter(None, [os.environ.get("PYTHONPATH")])])
+    stderr_log = tmp_path / "stderr.log"
+    with stderr_log.open("w") as errlog:
+        async with stdio_server(sandbox, errlog, PYTHONPATH=pythonpath) as client:
+            estimates = [await estimate_of(client) for _ in range(3)]
+            batch = await client.call_tool("get_generations", {"ids": [CHAT_ID, ANTHROPIC_ID]})
+    for estimate in estimates:
+        assert estimate["total"] is None and estimate["source"] is None
+        assert "genai-prices could not be loaded (ImportError: a broken install)" in estimate["note"]
+        assert "KUSHROUTER_MCP_PRICES" in estimate["note"]
+    assert not batch.is_error and batch.structured_content["totals"]["overall"]["unpriced"] == 2
+    warnings = [line for line in stderr_log.read_text().splitlines() if "could not be loaded" in line]
+    assert len(warnings) == 1 and " WARNING " in warnings[0], "tried once, said once"

@@ -618,3 +618,18 @@ def test_genai_prices_is_not_imported_for_a_prices_file_estimate(model: str, loa
     outcome = json.loads(done.stdout)
     assert outcome["total"] is not None
     assert outcome["loaded"] is loads
+
+
+def test_list_prices_that_cannot_load_leave_estimates_unpriced_and_are_tried_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "genai_prices", None)  # `import genai_prices` now fails
+    own = prices_file('[models."house-*"]\ninput = 1.0\noutput = 2.0\n')
+    broken = Pricer(own)
+    estimate = broken.estimate(ANTHROPIC, "claude-sonnet-4-5", MIXED.usage(ANTHROPIC), CREATED_AT)
+    assert_unpriced(estimate)
+    assert "genai-prices could not be loaded (ModuleNotFoundError" in estimate["note"]
+    assert "KUSHROUTER_MCP_PRICES" in estimate["note"] and estimate["source"] is None
+    assert broken.loaded and broken.load() is None, "tried once: nothing left to load"
+    house = broken.estimate(ANTHROPIC, "house-1", MIXED.usage(ANTHROPIC), CREATED_AT)
+    assert house["total"] is not None and house["source"] == "prices file prices.toml"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,13 @@ class Costs:
     def ready(self) -> bool:
         """Made, and list prices loaded: pricing costs no more than its arithmetic from now on."""
         return self._pricer is not None and self._pricer.loaded
+
+    def load(self) -> Pricer:
+        """The pricer with list prices loaded (or found unavailable, which is logged once)."""
+        pricer = self.pricer()
+        if not pricer.loaded and pricer.load() is None:
+            logger.warning("%s; estimates price only what a prices file covers", pricer.unavailable)
+        return pricer
 
     def pricer(self) -> Pricer:
         if self._pricer is None:
@@ -97,14 +105,14 @@ class PricedLookup:
         return outcome
 
     async def _load(self) -> None:
-        await anyio.to_thread.run_sync(lambda: self.costs.pricer().load(), abandon_on_cancel=True)
+        await anyio.to_thread.run_sync(self.costs.load, abandon_on_cancel=True)
 
 
 def priced_extraction(found: dict[str, Any], costs: Costs | None) -> dict[str, Any]:
     """The extraction result with each generation's payload usage priced (the cost it claimed)."""
     if costs is None:
         return found
-    pricer = costs.pricer()
+    pricer = costs.load()
     for generation in (found, *found.get("generations", ())):
         usage = generation.get("usage")
         if usage:
@@ -121,6 +129,14 @@ def _start_update(list_prices: ListPrices, source: str) -> None:
     ).start()
 
 
+# A mirror's URL may carry an access token in its query: logs show the URL without it.
+_QUERY = re.compile(r"\?[^\s'\"]*")
+
+
+def _shown_url(url: str) -> str:
+    return _QUERY.sub("?…", url)
+
+
 def _fetch(list_prices: ListPrices, source: str) -> None:
     from genai_prices import UpdatePrices
 
@@ -129,9 +145,10 @@ def _fetch(list_prices: ListPrices, source: str) -> None:
         snapshot = updater.fetch()
     except Exception as error:  # any failure: the bundled data stays in use
         logger.warning(
-            "could not fetch newer genai-prices data (%s: %s); estimates keep using %s",
+            "could not fetch newer genai-prices data from %s (%s: %s); estimates keep using %s",
+            _shown_url(updater.url),
             type(error).__name__,
-            str(error)[:200],
+            _QUERY.sub("?…", str(error))[:200],
             list_prices.source,
         )
         return

@@ -23,6 +23,10 @@ HOW_TO_ADD = (
 )
 
 
+class NoPrice(LookupError):
+    """No rates for a model; the message is the estimate's note: what is missing and what to do."""
+
+
 class Pricer:
     """Prices records and payload usage; one per server, shared by every call."""
 
@@ -31,19 +35,31 @@ class Pricer:
     ) -> None:
         self.overrides = PriceOverrides(prices_file) if prices_file else None
         self._list: ListPrices | None = None
+        self.unavailable: str | None = None  # why list prices could not be loaded, if they couldn't
         self._loading = threading.Lock()
         self._on_load = on_load  # e.g. start fetching newer data: the face's business, not ours
 
     @property
     def loaded(self) -> bool:
-        return self._list is not None
+        """Whether list prices were loaded, or tried and found unavailable: nothing is left to load."""
+        return self._list is not None or self.unavailable is not None
 
-    def load(self) -> ListPrices:
-        """genai-prices, imported on the first call (thread-safe; later calls return at once)."""
-        if self._list is None:
+    def load(self) -> ListPrices | None:
+        """genai-prices, imported on the first call (thread-safe; later calls return at once).
+
+        None when it can't be loaded (a broken install): estimates then say so, and one attempt is
+        all it gets, so no lookup pays for a failing import again.
+        """
+        if not self.loaded:
             with self._loading:
-                if self._list is None:
-                    self._list = ListPrices()
+                if not self.loaded:
+                    try:
+                        self._list = ListPrices()
+                    except Exception as error:  # any failure: list prices are off, lookups go on
+                        self.unavailable = (
+                            f"genai-prices could not be loaded ({type(error).__name__}: {error})"
+                        )
+                        return None
                     if self._on_load is not None:
                         self._on_load(self._list)
         return self._list
@@ -62,21 +78,27 @@ class Pricer:
             return unpriced(f"Not priced: {why}.", None)
         if not model:
             return unpriced("Not priced: the record names no model.", None)
-        rates = self.rates_for(model, created_at)
-        if isinstance(rates, str):
-            return unpriced(rates, self.load().source)
+        try:
+            rates = self.rates_for(model, created_at)
+        except NoPrice as missing:
+            return unpriced(str(missing), self._list.source if self._list else None)
         return priced(tokens, rates)
 
-    def rates_for(self, model: str, created_at: object = None) -> Rates | str:
-        """The rates for `model`, or the note saying it has none."""
+    def rates_for(self, model: str, created_at: object = None) -> Rates:
+        """The rates for `model`; NoPrice says why there are none and how to add one."""
         if self.overrides is not None and (rates := self.overrides.rates_for(model)) is not None:
             return rates
+        how = HOW_TO_ADD.format(model=model)
         list_prices = self.load()
+        if list_prices is None:
+            raise NoPrice(
+                f"No list price for model {model!r}: {self.unavailable}; reinstall kushrouter-mcp, or {how}."
+            )
         try:
             return list_prices.rates_for(model, created_at)
         except NoListPrice:
             where = f"{list_prices.source}" + (" or your prices file" if self.overrides else "")
-            return f"No price for model {model!r} in {where}; " + HOW_TO_ADD.format(model=model) + "."
+            raise NoPrice(f"No price for model {model!r} in {where}; {how}.") from None
 
     def with_estimate(self, record: dict[str, Any]) -> dict[str, Any]:
         """A copy of the API's record with its estimate beside the API's fields (never inside usage)."""
