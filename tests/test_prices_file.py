@@ -309,3 +309,43 @@ def test_the_server_starts_with_a_good_file(toml_file: Path) -> None:
     done = run_server(toml_file)
     assert done.returncode == 0, done.stderr
     assert "error" not in done.stderr
+
+
+# --- KUSHROUTER_MCP_PRICES_UPDATE ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "read"),
+    [
+        ("off", None),
+        ("0", None),
+        ("No", None),
+        ("on", "on"),
+        ("TRUE", "on"),
+        ("https://mirror.example/genai-prices/data.json", "https://mirror.example/genai-prices/data.json"),
+        ("http://127.0.0.1:8080/data.json?token=x", "http://127.0.0.1:8080/data.json?token=x"),
+    ],
+)
+def test_the_price_update_is_off_on_or_a_url(raw: str, read: str | None) -> None:
+    assert Settings.from_env({"KUSHROUTER_MCP_PRICES_UPDATE": raw}).prices_update == read
+
+
+def test_the_price_update_is_off_unless_asked_for() -> None:
+    assert Settings.from_env({}).prices_update is None
+
+
+@pytest.mark.parametrize("raw", ["sometimes", "ftp://mirror.example/data.json", "mirror.example/data.json"])
+def test_a_price_update_that_is_not_off_on_or_an_http_url_stops_start_up(raw: str) -> None:
+    with pytest.raises(
+        ConfigError, match=r"KUSHROUTER_MCP_PRICES_UPDATE=.* is not off, on or an http\(s\) URL"
+    ):
+        Settings.from_env({"KUSHROUTER_MCP_PRICES_UPDATE": raw})
+
+
+@pytest.mark.parametrize(
+    "raw", ["https://me:hunter2pw@mirror.example/d.json", "ftp://me:hunter2pw@mirror.example/"]
+)
+def test_a_price_update_url_with_credentials_is_refused_without_showing_them(raw: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"KUSHROUTER_MCP_PRICES_UPDATE": raw})
+    assert "must not hold credentials" in str(refused.value) and "hunter2pw" not in str(refused.value)

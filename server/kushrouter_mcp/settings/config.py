@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from .keys import ApiKey
 from .setting import (
+    OFF_WORDS,
+    ON_WORDS,
     Choice,
     ConfigError,
     Key,
@@ -40,18 +42,29 @@ PER_REQUEST = "per-request"
 KEY_MODES = (SERVER_KEY, PER_REQUEST)
 
 
+def _without_credentials(raw: str, refusal: str) -> SplitResult:
+    """The URL's parts; a user or password in it stops start-up with `refusal`, which names the
+    setting but not the value. Checked before anything else: other messages echo the value."""
+    parts = urlsplit(raw)
+    if parts.username or parts.password:
+        raise ConfigError(refusal)
+    return parts
+
+
+def _is_http(parts: SplitResult) -> bool:
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
 class BaseUrl:
     """An http(s) base URL: scheme, host, an optional path prefix; never credentials."""
 
     metavar = "URL"
 
     def parse(self, raw: str, given: str) -> str:
-        parts = urlsplit(raw)
-        if parts.username or parts.password:  # checked first: the other message echoes the value
-            raise ConfigError(
-                "KUSHROUTER_BASE_URL must not hold credentials; put the key in KUSHROUTER_API_KEY."
-            )
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        parts = _without_credentials(
+            raw, "KUSHROUTER_BASE_URL must not hold credentials; put the key in KUSHROUTER_API_KEY."
+        )
+        if not _is_http(parts) or parts.query or parts.fragment:
             raise ConfigError(
                 f"{given} is not an http(s) base URL like {DEFAULT_BASE_URL}; "
                 "give the scheme and host only (a path prefix is fine)."
@@ -94,15 +107,13 @@ class PricesUpdate:
     metavar = "off|on|URL"
 
     def parse(self, raw: str, given: str) -> str | None:
-        if raw.lower() in ("off", "0", "false", "no"):
+        if raw.lower() in OFF_WORDS:
             return None
-        if raw.lower() in (PRICES_UPDATE_ON, "1", "true", "yes"):
+        if raw.lower() in ON_WORDS:
             return PRICES_UPDATE_ON
-        parts = urlsplit(raw)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        parts = _without_credentials(raw, "KUSHROUTER_MCP_PRICES_UPDATE must not hold credentials.")
+        if not _is_http(parts):
             raise ConfigError(f"{given} is not off, on or an http(s) URL of genai-prices data.")
-        if parts.username or parts.password:
-            raise ConfigError(f"{given.split('=')[0]} must not hold credentials.")
         return raw
 
     def allowed(self) -> str:

@@ -97,6 +97,10 @@ class Text:
         return ""
 
 
+ON_WORDS = ("1", "true", "yes", "on")
+OFF_WORDS = ("0", "false", "no", "off")
+
+
 @dataclass(frozen=True)
 class Switch:
     """An on/off flag; from the environment, 1/true/yes/on or 0/false/no/off."""
@@ -105,9 +109,9 @@ class Switch:
 
     def parse(self, raw: str, given: str) -> bool:
         word = raw.lower()
-        if word in ("1", "true", "yes", "on"):
+        if word in ON_WORDS:
             return True
-        if word in ("0", "false", "no", "off"):
+        if word in OFF_WORDS:
             return False
         raise ConfigError(f"{given} is not on or off; use 1 or 0.")
 
