@@ -12,8 +12,10 @@ its reach: CI runs pytest in a network namespace with only loopback for those.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -120,6 +122,9 @@ def allow_network() -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     refuse_network()  # before collection: an import that reached out would be refused too
+    # Every server the tests start, in process or not (clean_env passes XDG_DATA_HOME on), keeps its
+    # default ledger in a directory of this run, never in the user's own data directory.
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="kushrouter-tests-data-")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

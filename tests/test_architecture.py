@@ -4,9 +4,9 @@ Static: every module under server/kushrouter_mcp is parsed (never imported), and
 statement counts, a function-level one included, so a lazy import can't slip past a rule. Each
 rule has a self-test that feeds the checker a small violation and sees it flagged.
 
-Layers, bottom to top: settings < records < extraction, upstream, pricing < face < serving < cli. A
-module may import its own subpackage and any lower layer; extraction and upstream stand side by
-side and don't import each other. The sandbox (development: offline API, sample data, demo) may
+Layers, bottom to top: settings < records < extraction, upstream, pricing, reports < ledger < face <
+serving < cli. A module may import its own subpackage and any lower layer; the four in the middle
+stand side by side and don't import each other. The sandbox (development: offline API, sample data, demo) may
 use any layer but serving; only the CLI imports it from outside. Only the CLI imports serving.
 """
 
@@ -29,24 +29,24 @@ SOURCE = REPO / "server"
 PACKAGE = "kushrouter_mcp"
 
 RANKS = {
-    "settings": 0, "records": 1, "extraction": 2, "upstream": 2, "pricing": 2,
-    "face": 3, "serving": 4, "cli": 5,
+    "settings": 0, "records": 1, "extraction": 2, "upstream": 2, "pricing": 2, "reports": 2,
+    "ledger": 3, "face": 4, "serving": 5, "cli": 6,
 }  # fmt: skip
-TOP = 5  # cli; __main__ (python -m) stands beside it
+TOP = 6  # cli; __main__ (python -m) stands beside it
 SANDBOX_USERS = {"cli", "__main__", "sandbox"}
 SERVING_USERS = {"cli", "__main__", "serving"}
 # The one module holding every reach into a library's private state; the layers that need one.
 INTERNALS_USERS = {"face", "serving", "sandbox", "library_internals"}
 # The MCP SDK and the HTTP stack: the MCP face and serving own them.
 SDK_AND_HTTP = {"mcp", "starlette", "uvicorn", "sse_starlette"}
-NO_SDK_OR_HTTP = {"extraction", "upstream", "pricing"}
+NO_SDK_OR_HTTP = {"extraction", "upstream", "pricing", "reports", "ledger"}
 # Pure layers: no network, process, event loop or file-system modules.
 IO_MODULES = {
     "socket", "ssl", "select", "selectors", "subprocess", "multiprocessing", "asyncio", "anyio", "httpx",
     "httpcore", "h11", "urllib.request", "http.client", "http.server", "shutil", "tempfile", "io", "os",
     "pathlib",
 }  # fmt: skip
-PURE = {"records", "extraction", "pricing"}
+PURE = {"records", "extraction", "pricing", "reports"}
 
 
 @dataclass(frozen=True)

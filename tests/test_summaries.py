@@ -8,8 +8,9 @@ import pytest
 from mcp import Client
 
 from kushrouter_mcp.face.app import create_server
-from kushrouter_mcp.face.summaries import summarize_batch, summarize_record, usd
+from kushrouter_mcp.face.summaries import summarize_batch, summarize_record
 from kushrouter_mcp.pricing import Pricer
+from kushrouter_mcp.records.totals import usd
 from kushrouter_mcp.sandbox.runner import RunningSandbox
 from kushrouter_mcp.sandbox.samples import (
     ALICE_KEY,

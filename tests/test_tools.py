@@ -41,7 +41,7 @@ def text_of(result: Any) -> str:
 
 async def test_lists_the_tools_with_schemas_and_annotations(client: Client) -> None:
     tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert set(tools) == {"get_generation", "get_generations", "extract_generation_id"}
+    assert set(tools) == {"get_generation", "get_generations", "extract_generation_id", "usage_report"}
     lookup, extract = tools["get_generation"], tools["extract_generation_id"]
     id_schema = lookup.input_schema["properties"]["id"]
     assert (id_schema["type"], id_schema["minLength"], id_schema["maxLength"]) == ("string", 1, 256)

@@ -18,13 +18,16 @@ from pydantic import Field
 
 from .. import __version__
 from ..extraction.results import ExtractionResult
+from ..ledger import Ledger, ledger_for
+from ..ledger.recording import RecordingLookup
 from ..records.models import Generation
+from ..reports.periods import DEFAULT_GROUP_BY, DEFAULT_LIMIT
 from ..settings.config import Settings
 from ..settings.keys import ApiKey, KeySource, is_caller_key_principal
 from ..upstream.batch import Progress, RecordLookup
 from ..upstream.client import GenerationsApi
 from . import contracts, prompts, tools
-from .contracts import BatchResult
+from .contracts import BatchResult, UsageReport
 from .costs import Costs, PricedLookup, costs_for
 from .stopping import AnswerStoppedCalls
 
@@ -43,12 +46,14 @@ RESOURCE_TEMPLATE = "kushrouter://generations/{id}"
 @dataclass
 class AppState:
     """What the lifespan yields: settings, the API client over one shared connection pool, and the
-    lookups the tools use (the client's, priced as they pass unless estimates are off)."""
+    lookups the tools use (the client's, priced as they pass unless estimates are off, and kept in
+    the ledger unless it is off)."""
 
     settings: Settings
     api: GenerationsApi
     costs: Costs | None
     records: RecordLookup
+    ledger: Ledger | None
 
 
 def _state(ctx: Context[AppState]) -> AppState:
@@ -86,6 +91,7 @@ def create_server(
 ) -> MCPServer[AppState]:
     """The server; over HTTP, `token_verifier` and `auth` make every request authenticate."""
     costs = costs_for(settings)  # made here, not per session: every session shares its memos
+    ledger = ledger_for(settings)  # likewise: one writer per process
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -94,8 +100,10 @@ def create_server(
         gc.freeze()
         api = GenerationsApi(settings)  # its HTTP client is made on the first lookup
         records: RecordLookup = api if costs is None else PricedLookup(api, costs)
+        if ledger is not None:
+            records = RecordingLookup(records, ledger)
         try:
-            yield AppState(settings, api, costs, records)
+            yield AppState(settings, api, costs, records, ledger)
         finally:
             await api.aclose()
 
@@ -161,6 +169,16 @@ def create_server(
     async def generation(id: str, ctx: Context[AppState]) -> str:
         record = await tools.read_generation(_state(ctx).records, id, _api_key(ctx))
         return json.dumps(record)
+
+    @server.tool(**_read_only_tool("Report usage from the ledger", contracts.USAGE_REPORT_DESCRIPTION, False))
+    async def usage_report(
+        ctx: Context[AppState],
+        since: contracts.SinceArgument = None,
+        until: contracts.UntilArgument = None,
+        group_by: contracts.GroupByArgument = DEFAULT_GROUP_BY,
+        limit: contracts.LimitArgument = DEFAULT_LIMIT,
+    ) -> Annotated[CallToolResult, UsageReport]:
+        return await tools.usage_report(_state(ctx).ledger, _api_key(ctx), since, until, group_by, limit)
 
     server.prompt(name="audit_usage", title="Audit token usage", description=prompts.AUDIT_USAGE_DESCRIPTION)(
         prompts.audit_usage

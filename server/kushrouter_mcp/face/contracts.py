@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from ..records.ids import GENERATION_ID_SCHEMA
 from ..records.models import Generation
+from ..reports.periods import ACCEPTED_TIMES, DEFAULT_GROUP_BY, DEFAULT_LIMIT, GROUPS, MAX_GROUPS, MAX_LIMIT
 from ..upstream.batch import MAX_BATCH_IDS
 from ..upstream.failures import ErrorKind
 
@@ -145,4 +146,90 @@ IdsArgument = Annotated[
 ]
 WaitSecondsArgument = Annotated[
     object, Field(description=WAIT_SECONDS_DESCRIPTION, json_schema_extra=WAIT_SECONDS_SCHEMA)
+]
+
+
+# --- usage_report ------------------------------------------------------------------------------------
+
+
+class ReportTotals(BaseModel):
+    """A group's (or the period's) sums over the ledger's records."""
+
+    generations: int = Field(description="Records counted.")
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    estimated_cost_usd: float | None = Field(
+        description="Sum of the priced records' estimated costs, USD (null when none is priced)."
+    )
+    unpriced: int = Field(description="Records without a cost estimate: above 0, the cost is a partial sum.")
+    not_final: int = Field(
+        description="Records not final when last looked up (e.g. a Responses call still running); "
+        "`kushrouter-mcp report --refresh` looks them up again."
+    )
+
+
+class ReportRow(ReportTotals):
+    """One group: its keys (only those asked for in group_by) and its sums."""
+
+    day: str | None = Field(None, description="UTC day, YYYY-MM-DD (when grouped by day).")
+    model: str | None = Field(None, description='The model ("unknown" if the records had none).')
+    endpoint: str | None = Field(None, description='The endpoint ("unknown" if the records had none).')
+
+
+class UsageReport(BaseModel):
+    """Usage and estimated cost from this server's ledger, for the calling key only."""
+
+    since: str = Field(description="Start of the period (included), UTC, ISO 8601.")
+    until: str = Field(description="End of the period (excluded), UTC, ISO 8601.")
+    group_by: list[Literal["day", "model", "endpoint"]]
+    rows: list[ReportRow] = Field(description="By day, then by cost (largest first); at most `limit`.")
+    more_rows: int = Field(description="Groups left out by `limit` (the totals still count them).")
+    totals: ReportTotals = Field(description="Over the whole period, every group included.")
+    ledger: Literal["on", "off"] = Field(description='"off" when KUSHROUTER_MCP_LEDGER=off: nothing is kept.')
+
+
+USAGE_REPORT_DESCRIPTION = f"""\
+Report the token usage and estimated cost of every generation this server has looked up with your \
+key (by get_generation, get_generations or the resource), from its local ledger: it outlives both \
+KushRouter's ~7-day retention and this conversation. Totals for a period, grouped by `day` (UTC), \
+`model` and/or `endpoint` (0 to {MAX_GROUPS} of them, default {list(DEFAULT_GROUP_BY)}).
+`since`/`until`: {ACCEPTED_TIMES}; default the last 7 days. A date alone in `until` includes that \
+day. Records count at the time the request was made (their created_at). `unpriced` counts records \
+without a cost estimate; `limit` (1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}) caps the rows, never \
+the totals. Only records looked up through this server are in it: look ids up first to add them."""
+
+_TIME_SCHEMA: dict[str, Any] = {"type": "string"}
+SinceArgument = Annotated[
+    object,
+    Field(
+        description=f"Start of the period: {ACCEPTED_TIMES}. Default: 7 days before until.",
+        json_schema_extra=_TIME_SCHEMA,
+    ),
+]
+UntilArgument = Annotated[
+    object,
+    Field(description=f"End of the period: {ACCEPTED_TIMES}. Default: now.", json_schema_extra=_TIME_SCHEMA),
+]
+GroupByArgument = Annotated[
+    object,
+    Field(
+        description=f"0 to {MAX_GROUPS} of day, model, endpoint, in the order to group by.",
+        json_schema_extra={
+            "type": "array",
+            "items": {"type": "string", "enum": list(GROUPS)},
+            "maxItems": MAX_GROUPS,
+            "uniqueItems": True,
+            "default": list(DEFAULT_GROUP_BY),
+        },
+    ),
+]
+LimitArgument = Annotated[
+    object,
+    Field(
+        description=f"Rows at most (1 to {MAX_LIMIT}); the totals always count every row.",
+        json_schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    ),
 ]

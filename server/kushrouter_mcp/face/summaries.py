@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from ..extraction.results import ExtractedGeneration, ExtractionResult
 from ..records.models import USAGE_FIELDS, Generation, estimate_of
+from ..records.totals import usd
+from ..reports.report import report_table
+
+if TYPE_CHECKING:
+    from ..ledger import LedgerState
 
 
 def _count(value: object) -> str:
@@ -40,16 +45,6 @@ def _stream_label(value: object) -> str | None:
     if isinstance(value, bool):
         return "streamed" if value else "not streamed"
     return None
-
-
-def usd(amount: float) -> str:
-    """A dollar amount to four significant digits, never in exponent form: $0.0001234, $12.35."""
-    if amount == 0:
-        return "$0"
-    if amount >= 100:
-        return f"${amount:,.2f}"
-    places = max(2, 3 - math.floor(math.log10(abs(amount))))
-    return f"${amount:.{places}f}"
 
 
 def _basis(sources: Iterable[str | None]) -> str:
@@ -213,3 +208,67 @@ def summarize_extraction(
         )
         head = f"Found {len(result.generations)} generations, in order of appearance:\n{listed}"
     return f"{head}\nLook it up with get_generation to see what KushRouter billed."
+
+
+# --- usage_report ------------------------------------------------------------------------------------
+
+
+def no_key_for_report() -> str:
+    return (
+        "No KushRouter API key is configured, and the ledger keeps each key's records apart, so there "
+        "is no one's usage to report. Set KUSHROUTER_API_KEY (the kr_… key your lookups use) in this "
+        "MCP server's environment and restart it; `kushrouter-mcp report --all-keys` shows every key's "
+        "records to the machine's owner."
+    )
+
+
+def summarize_report(report: dict[str, Any], state: LedgerState | None) -> str:
+    """The period, the table and what to know about its figures; or why there is nothing in it."""
+    period = f"{report['since']} to {report['until']} (UTC)"
+    totals = report["totals"]
+    if not totals["generations"]:
+        return f"Nothing recorded from {period}. {_why_empty(state)}"
+    grouped = f", by {' and '.join(report['group_by'])}" if report["group_by"] else ""
+    lines = [f"Usage from {period}{grouped}, from this server's ledger:", report_table(report)]
+    if report["more_rows"]:
+        lines.append(f"{report['more_rows']} more rows not shown (raise limit); the total counts them.")
+    if totals["unpriced"]:
+        lines.append(
+            f"{totals['unpriced']} of {totals['generations']} records not priced: the cost is a partial sum."
+        )
+    if totals["not_final"]:
+        lines.append(
+            f"{totals['not_final']} records were not final when looked up; `kushrouter-mcp report --refresh` "
+            "looks them up again."
+        )
+    if state is not None and state.problem:
+        lines.append(
+            f"The ledger can't be written right now ({state.problem}): new lookups are not being kept."
+        )
+    lines.append("Costs are estimates at list prices (or your prices file), not an invoice.")
+    return "\n".join(lines)
+
+
+def _why_empty(state: LedgerState | None) -> str:
+    if state is None:
+        return (
+            "The ledger is off (KUSHROUTER_MCP_LEDGER=off), so this server keeps no history: remove that "
+            "setting (or give a file path) and restart, and every record looked up from then on is kept."
+        )
+    problem = f" The ledger can't be written right now ({state.problem})." if state.problem else ""
+    if not state.exists or not state.key_rows:
+        return (
+            "The ledger has no records for this API key yet: it keeps what get_generation, get_generations "
+            "and the resource look up on this machine (extract_generation_id adds nothing), each key's "
+            "records apart from the others'. Look ids up to add them; records made with another key, or "
+            f"looked up on another machine, are not here.{problem}"
+        )
+    first, last = (_day(state.first_at), _day(state.last_at))
+    return (
+        f"This key's {state.key_rows} records in the ledger run from {first} to {last} (UTC): widen since "
+        f"and until to include them.{problem}"
+    )
+
+
+def _day(epoch: float | None) -> str:
+    return "?" if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M")

@@ -7,19 +7,40 @@ reader: resources answer failures with ResourceError, which the SDK turns into a
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, TextContent
 
+from ..ledger.errors import LedgerError
 from ..records.ids import InvalidGenerationId, check_generation_id
+from ..reports.periods import (
+    DEFAULT_GROUP_BY,
+    DEFAULT_LIMIT,
+    InvalidReportArgument,
+    parse_group_by,
+    parse_limit,
+    parse_period,
+)
+from ..reports.report import build_report
 from ..settings.keys import ApiKey
 from ..upstream.batch import MAX_BATCH_IDS, Progress, RecordLookup, lookup_many
 from ..upstream.client import Lookup
 from ..upstream.failures import ErrorKind, LookupFailed, no_key
 from .contracts import WAIT_SECONDS_MAX
 from .costs import Costs, priced_extraction
-from .summaries import summarize_batch, summarize_extraction, summarize_record
+from .summaries import (
+    no_key_for_report,
+    summarize_batch,
+    summarize_extraction,
+    summarize_record,
+    summarize_report,
+)
+
+if TYPE_CHECKING:
+    from ..ledger import Ledger
 
 
 def error_result(message: str) -> CallToolResult:
@@ -117,3 +138,33 @@ def extract_generation_id(
     structured = priced_extraction(found.model_dump(mode="json"), costs)
     estimates = [generation.get("estimated_cost") for generation in structured["generations"]]
     return _result(summarize_extraction(found, estimates), structured)
+
+
+async def usage_report(
+    ledger: Ledger | None,
+    key: ApiKey | None,
+    since: object = None,
+    until: object = None,
+    group_by: object = DEFAULT_GROUP_BY,
+    limit: object = DEFAULT_LIMIT,
+) -> CallToolResult:
+    """The calling key's usage from the ledger; the reading runs in a worker thread."""
+    try:
+        period = parse_period(since, until, datetime.now(UTC))
+        groups = parse_group_by(group_by)
+        rows = parse_limit(limit)
+    except InvalidReportArgument as error:
+        return error_result(str(error))
+    if ledger is None:
+        report = build_report(period, groups, [], rows)
+        return _result(summarize_report(report, None), {**report, "ledger": "off"})
+    if key is None:
+        return error_result(no_key_for_report())
+    try:
+        report, state = await anyio.to_thread.run_sync(ledger.report, key, period, groups, rows)
+    except LedgerError as error:
+        return error_result(
+            f"The usage report failed: {error}. Fix or move that file, or point KUSHROUTER_MCP_LEDGER at "
+            "another one; lookups work meanwhile."
+        )
+    return _result(summarize_report(report, state), {**report, "ledger": "on"})

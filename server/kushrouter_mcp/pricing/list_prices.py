@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ..records.times import request_time
 from .rates import Rate, Rates
 
 if TYPE_CHECKING:
@@ -32,21 +33,6 @@ def _how_prices_vary(info: Any) -> str:
         return _FIXED
     dated = all(c.constraint is None or isinstance(c.constraint, StartDateConstraint) for c in info.prices)
     return _BY_DATE if dated else _BY_TIME
-
-
-def request_time(created_at: object) -> datetime | None:
-    """When the request was made: epoch seconds (or milliseconds) or an ISO 8601 string; None
-    (now) for anything else."""
-    if isinstance(created_at, int | float) and not isinstance(created_at, bool) and created_at > 0:
-        seconds = created_at / 1000 if created_at >= 1e11 else created_at  # 1e11 s is the year 5138
-        return datetime.fromtimestamp(seconds, UTC) if seconds < 1e11 else None
-    if isinstance(created_at, str):
-        try:
-            parsed = datetime.fromisoformat(created_at.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
 
 
 def _rate(value: Any) -> Rate | None:

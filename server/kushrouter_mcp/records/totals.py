@@ -45,6 +45,16 @@ class Totals:
         return {**self.counts, "estimated_cost_usd": cost, "unpriced": self.unpriced}
 
 
+def usd(amount: float) -> str:
+    """A dollar amount to four significant digits, never in exponent form: $0.0001234, $12.35."""
+    if amount == 0:
+        return "$0"
+    if amount >= 100:
+        return f"${amount:,.2f}"
+    places = max(2, 3 - math.floor(math.log10(abs(amount))))
+    return f"${amount:.{places}f}"
+
+
 def estimated_total(record: dict[str, Any]) -> float | None:
     """The record's estimated total in USD, or None when it has none."""
     estimate = estimate_of(record)

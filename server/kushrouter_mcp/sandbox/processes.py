@@ -30,7 +30,8 @@ START_TIMEOUT = 20.0  # seconds a server gets to listen
 # Inherited when set: a machine whose trust store is not the default still verifies TLS, and a
 # checkout run with PYTHONPATH=server (a worktree beside an editable install of another) starts
 # servers of its own code, not the installed one.
-_INHERITED = ("SSL_CERT_FILE", "SSL_CERT_DIR", "PYTHONPATH")
+# XDG_DATA_HOME: where a client keeps user data, so where the ledger goes by default.
+_INHERITED = ("SSL_CERT_FILE", "SSL_CERT_DIR", "PYTHONPATH", "XDG_DATA_HOME")
 
 
 class ProcessDidNotStart(RuntimeError):
@@ -46,7 +47,8 @@ def free_port() -> int:
 
 
 def clean_env(settings: Mapping[str, str] | None = None) -> dict[str, str]:
-    """PATH, the TLS trust settings and PYTHONPATH if set, and the settings given: nothing else.
+    """PATH, the TLS trust settings, PYTHONPATH and XDG_DATA_HOME if set, and the settings given:
+    nothing else.
 
     A client starts a server this way, so a proxy or a KUSHROUTER_* variable of the machine running
     the tests can't change what they see.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
@@ -120,6 +121,31 @@ class PricesUpdate:
         return "off, on or an http(s) URL"
 
 
+LEDGER_OFF = "off"
+
+
+class LedgerLocation:
+    """`off`, or the ledger's file path (made absolute; the file is created on the first write)."""
+
+    metavar = "FILE|off"
+
+    def parse(self, raw: str, given: str) -> str:
+        if raw.strip().lower() in OFF_WORDS:
+            return LEDGER_OFF
+        if "://" in raw:
+            _without_credentials(raw, "KUSHROUTER_MCP_LEDGER must not hold credentials.")
+            raise ConfigError(
+                f"{given} is not a file path or off; this version keeps the ledger in a local file."
+            )
+        path = Path(raw).expanduser().absolute()
+        if path.is_dir():
+            raise ConfigError(f"{given} is a directory; give a file in it, e.g. {path / 'ledger.sqlite3'}.")
+        return str(path)
+
+    def allowed(self) -> str:
+        return "a file path, or off"
+
+
 @dataclass(frozen=True)
 class Settings:
     """What every transport needs: the upstream, its limits, the cache, logging."""
@@ -211,6 +237,15 @@ class Settings:
         "bundled data and logs a warning.",
         env="KUSHROUTER_MCP_PRICES_UPDATE",
         shown_default="off",
+    )
+
+    ledger: str | None = setting(
+        LedgerLocation(),
+        None,
+        "The usage ledger: every record looked up is kept in this SQLite file, for `usage_report` and "
+        "`kushrouter-mcp report` (README, 'Usage history'); `off` keeps nothing.",
+        env="KUSHROUTER_MCP_LEDGER",
+        shown_default="(your data directory)/ledger.sqlite3",
     )
 
     @classmethod

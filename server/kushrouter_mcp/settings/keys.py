@@ -48,8 +48,12 @@ class KeyIdentities:
 
     __slots__ = ("_secret",)
 
-    def __init__(self) -> None:
-        self._secret = secrets.token_bytes(32)
+    SECRET_BYTES = 32
+
+    def __init__(self, secret: bytes | None = None) -> None:
+        # Random per process unless given: the ledger keeps one secret in its file, so its
+        # identities last across processes and restarts (and still name no key outside it).
+        self._secret = secrets.token_bytes(self.SECRET_BYTES) if secret is None else secret
 
     def of(self, key: ApiKey) -> bytes:
         # Keyed BLAKE2b is a MAC: without the secret, an identity can't be tested against a guessed key.

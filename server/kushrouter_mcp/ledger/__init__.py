@@ -1,0 +1,5 @@
+"""The usage ledger: every record looked up, kept in a local SQLite file, for reports and exports."""
+
+from .ledger import Ledger, LedgerState, ledger_for
+
+__all__ = ["Ledger", "LedgerState", "ledger_for"]
