@@ -2,7 +2,8 @@
 
 The SDK's own imports are its business; ours must not add the HTTP serving stack, the extraction
 readers (their patterns compile on import), httpx (imported on the first lookup) or uvicorn's
-HTTP protocol (h11) or genai-prices (~0.5 s; loaded on the first cost estimate). A fresh
+HTTP protocol (h11), genai-prices (~0.5 s; loaded on the first cost estimate) or the ledger's
+sqlite3 and platformdirs (loaded on its first write or report). A fresh
 interpreter imports what `kushrouter-mcp` imports before it serves stdio.
 """
 
@@ -18,6 +19,7 @@ STDIO_START = "import kushrouter_mcp.cli, kushrouter_mcp.face.app, kushrouter_mc
 DEFERRED = (
     "httpx", "h11", "kushrouter_mcp.serving", "kushrouter_mcp.extraction.extract",
     "genai_prices", "kushrouter_mcp.pricing", "kushrouter_mcp.settings.prices_file",
+    "sqlite3", "platformdirs", "kushrouter_mcp.ledger.sqlite",
 )  # fmt: skip
 
 
@@ -37,6 +39,9 @@ def test_the_probe_sees_what_is_imported() -> None:
     """The check above could pass by seeing nothing: the same probe sees the deferred ones load."""
     loaded = loaded_after(
         "from kushrouter_mcp.extraction import extract_generations\nimport httpx\n"
-        "from kushrouter_mcp.pricing import Pricer\nPricer().load()"
+        "from kushrouter_mcp.pricing import Pricer\nPricer().load()\n"
+        "from kushrouter_mcp.ledger.ledger import default_path\n"
+        "from kushrouter_mcp.ledger import sqlite\ndefault_path()"
     )
     assert {"httpx", "kushrouter_mcp.extraction.extract", "genai_prices", "kushrouter_mcp.pricing"} <= loaded
+    assert {"sqlite3", "platformdirs", "kushrouter_mcp.ledger.sqlite"} <= loaded

@@ -34,7 +34,9 @@ APP_NAME = "kushrouter-mcp"
 FILE_NAME = "ledger.sqlite3"
 MAX_PENDING = 100_000  # rows queued at most (about their records' size each); more are dropped, counted
 BATCH_ROWS = 1000  # rows per transaction at most
-FLUSH_SECONDS = 5.0  # what a report or a stopping process waits for queued rows at most
+FLUSH_SECONDS = 5.0  # what a report waits for this process's queued rows at most
+# What an ending process waits for them: a stop is due within two seconds (stdio clients, SIGTERM).
+EXIT_FLUSH_SECONDS = 1.0
 
 
 def default_path() -> Path:
@@ -122,7 +124,7 @@ class Ledger:
     def _start_writer(self) -> None:
         self._writer = threading.Thread(target=self._write_queued, name="kushrouter-mcp ledger", daemon=True)
         self._writer.start()
-        atexit.register(self.close)  # a process that ends normally writes its queue out first
+        atexit.register(self.close, EXIT_FLUSH_SECONDS)  # a normal exit writes the queue out first
 
     def _write_queued(self) -> None:
         while True:
