@@ -534,3 +534,56 @@ def test_no_ledger_yet_is_an_empty_report_with_a_note_saying_where_it_looked(tmp
     assert header == ["day", "model", *SUM_FIELDS] and rows == []
     assert any("no ledger at" in line and str(ledger) in line for line in done.stderr.splitlines())
     assert not ledger.exists(), "reading creates nothing"
+
+
+def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_kept_as_text(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    formula = '=HYPERLINK("http://127.0.0.1:9/","1")'
+    record = generation(
+        "chatcmpl-report-formula", START + HOUR, formula, CHAT, usage(10, 1), finish_reason="-1+2"
+    )
+    anyio.run(look_up, sandbox, ledger, "alice", [record], tmp_path / "server.log")
+    _, (row,) = csv_rows(
+        ok(run_report(*PERIOD, "--records", "--format", "csv", ledger=ledger), ledger).stdout
+    )
+    assert (row["model"], row["finish_reason"]) == (f"'{formula}", "'-1+2")
+    as_json = json.loads(
+        ok(run_report(*PERIOD, "--records", "--format", "jsonl", ledger=ledger), ledger).stdout
+    )
+    assert (as_json["model"], as_json["finish_reason"]) == (formula, "-1+2"), "only CSV cells are guarded"
+
+
+def test_help_names_the_command_and_the_tool() -> None:
+    top = subprocess.run(
+        [sys.executable, "-m", "kushrouter_mcp", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "kushrouter-mcp report" in top.stdout and "usage_report" in top.stdout
+    own = subprocess.run(
+        [sys.executable, "-m", "kushrouter_mcp", "report", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for option in (
+        "--since",
+        "--until",
+        "--by",
+        "--format",
+        "--output",
+        "--records",
+        "--all-keys",
+        "--refresh",
+        "--limit",
+    ):
+        assert option in own.stdout
+
+
+def test_the_sandbox_keeps_a_published_records_id_and_owner_its_own(sandbox: RunningSandbox) -> None:
+    with pytest.raises(ValueError, match="owner"):
+        sandbox.state.publish("chatcmpl-report-mine", apiKeyId="ak_sandbox_bob")
+    first = sandbox.state.publish("chatcmpl-report-mine", status="in_progress")
+    second = sandbox.state.publish("chatcmpl-report-mine", status="completed")
+    assert (first["status"], second["status"]) == ("in_progress", "completed")
+    assert sandbox.state.published("chatcmpl-report-mine") == second, "published again: replaced"

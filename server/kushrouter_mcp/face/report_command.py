@@ -125,7 +125,10 @@ def _parse(options: ReportOptions, now: datetime) -> _Asked:
         group_by = DEFAULT_GROUP_BY if options.by is None else parse_group_by(options.by)
         limit = None if options.limit is None else parse_limit(_whole_number(options.limit))
     except InvalidReportArgument as error:
-        raise ConfigError(_ARGUMENT_NAME.sub(lambda found: _OPTION_OF[found[1]], str(error))) from None
+        message = _ARGUMENT_NAME.sub(lambda found: _OPTION_OF[found[1]], str(error))
+        if message.startswith("--by"):
+            message += ' Give them comma-separated, like --by day,model (--by "" for the total alone).'
+        raise ConfigError(message) from None
     return _Asked(period, group_by, limit)
 
 
