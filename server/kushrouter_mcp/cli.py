@@ -26,10 +26,12 @@ DESCRIPTION = """\
 An MCP server that lets AI agents audit the token usage of their KushRouter LLM requests.
 
 With no arguments it serves MCP over stdio — what Claude Desktop, Claude Code, Cursor and VS Code
-launch. Three tools: extract_generation_id (finds the generation id in a response body or captured
+launch. Four tools: extract_generation_id (finds the generation id in a response body or captured
 stream; needs no key), get_generation (looks up what KushRouter recorded and billed; needs
-KUSHROUTER_API_KEY) and get_generations (up to 500 lookups at once, with usage totals); the
-resource kushrouter://generations/{id} and the prompt audit_usage."""
+KUSHROUTER_API_KEY), get_generations (up to 500 lookups at once, with usage totals) and
+usage_report (usage by day, model or endpoint from the ledger: every record looked up is kept in a
+local SQLite file); the resource kushrouter://generations/{id} and the prompt audit_usage.
+`kushrouter-mcp report` prints the same report, or each generation, as a table, CSV or JSON."""
 
 EXAMPLES = """\
 commands:
@@ -39,6 +41,11 @@ commands:
                                           serve a team; callers send Authorization: Bearer <token>
   kushrouter-mcp --transport http --key-mode per-request --host 0.0.0.0 --stateless --workers 4
                                           each caller sends its own kr_… key; scale out, no sticky sessions
+  kushrouter-mcp report --since 30d --by model
+                                          what KUSHROUTER_API_KEY's lookups cost, from the ledger
+  kushrouter-mcp report --since 2026-11-01 --until 2026-11-30 --records --format csv --output nov.csv
+                                          one CSV row per generation of November, for a spreadsheet
+  kushrouter-mcp report --refresh         look up again the records that were not final, then report
   kushrouter-mcp demo                     offline end-to-end demonstration (no key, no network)
   kushrouter-mcp sandbox --port 8787      offline KushRouter-compatible API to develop against
 
@@ -47,6 +54,7 @@ environment:
 """
 
 
+REPORT_FORMATS = ("table", "csv", "json", "jsonl")
 SANDBOX_PORT = Number(int, 0, 65535, "PORT")  # 0: any free port, which the sandbox prints
 _KEY_LIKE = re.compile(r"kr_[^\s'\"]+")  # a key as argparse quotes it
 
@@ -85,7 +93,8 @@ def build_parser() -> _Parser:
     )
     add_flags(parser)
     parser.known.update(flag_names())
-    commands = parser.add_subparsers(dest="command", metavar="{demo,sandbox}")
+    commands = parser.add_subparsers(dest="command", metavar="{report,demo,sandbox}")
+    _add_report(parser, commands)
     commands.add_parser(
         "demo",
         help="run the offline end-to-end demonstration",
@@ -115,6 +124,67 @@ def build_parser() -> _Parser:
     )
     parser.option(sandbox, "--latency-ms", type=float, default=0.0, help="delay added to every lookup")
     return parser
+
+
+def _add_report(parser: _Parser, commands: Any) -> None:
+    report = commands.add_parser(
+        "report",
+        help="usage from the ledger, as a table, CSV or JSON",
+        description="The usage_report tool's report from the ledger (KUSHROUTER_MCP_LEDGER, or the "
+        "default file), for the key in KUSHROUTER_API_KEY: sums by day, model or endpoint, or with "
+        "--records one row per generation. Times are UTC and go by when the request was made. The "
+        "data goes to stdout or --output; notes go to stderr.",
+        known=parser.known,
+        allow_abbrev=False,
+    )
+    times = 'an ISO date or datetime (UTC unless it has an offset), a span back like "7d", "24h", or "now"'
+    parser.option(report, "--since", metavar="WHEN", help=f"start, included: {times} (default: 7d)")
+    parser.option(
+        report, "--until", metavar="WHEN", help=f"end, excluded (a date alone: the end of it): {times}"
+    )
+    parser.option(
+        report,
+        "--by",
+        metavar="GROUPS",
+        help='0 to 2 of day, model, endpoint, comma-separated (default: day,model; "" for the total)',
+    )
+    parser.option(
+        report, "--format", choices=REPORT_FORMATS, default="table", help="table (default), csv, json, jsonl"
+    )
+    parser.option(report, "--output", metavar="FILE", help="write to FILE (replaced whole) instead of stdout")
+    parser.option(report, "--records", action="store_true", help="one row per generation instead of sums")
+    parser.option(
+        report,
+        "--all-keys",
+        action="store_true",
+        help="every key's rows, told apart by a short key identity (a keyed hash, never the key)",
+    )
+    parser.option(
+        report,
+        "--refresh",
+        action="store_true",
+        help="first look up again the key's records that were not final when seen (last 7 days)",
+    )
+    parser.option(
+        report, "--limit", metavar="N", help="at most N rows (default: every row, up to 10000 groups)"
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .face.report_command import ReportOptions, run_report
+
+    options = ReportOptions(
+        args.since,
+        args.until,
+        args.by,
+        args.format,
+        args.output,
+        args.records,
+        args.all_keys,
+        args.refresh,
+        args.limit,
+    )
+    return run_report(options, Settings.from_env(flags=flags_given(args)))
 
 
 def _unknown_option(argv: Sequence[str], known: set[str]) -> str | None:
@@ -231,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo()
         if args.command == "sandbox":
             return _serve_sandbox(args)
+        if args.command == "report":
+            return _report(args)
         return _serve(args)
     except ConfigError as error:
         print(f"kushrouter-mcp: error: {error}", file=sys.stderr)

@@ -34,6 +34,15 @@ COLUMNS: tuple[str, ...] = (
     "record",
 )
 
+# The machine owner's reports (every key's rows) tell keys apart by this column: the start of the
+# key's identity in hex, which names no key and means nothing outside this ledger.
+KEY_GROUP = "key_identity"
+SHORT_IDENTITY_HEX = 12
+
+
+def short_identity(identity_hex: str) -> str:
+    return identity_hex[:SHORT_IDENTITY_HEX]
+
 
 def token_count(usage: Mapping[str, Any], name: str) -> int:
     """A usage field as a count: a missing or non-integer value counts 0 (as the batch totals)."""

@@ -23,7 +23,7 @@ from ..reports.periods import Period
 from ..reports.report import GroupSums
 from ..settings.keys import ApiKey, KeyIdentities
 from .errors import LedgerError
-from .rows import COLUMNS
+from .rows import COLUMNS, KEY_GROUP, SHORT_IDENTITY_HEX
 
 SCHEMA_VERSION = 1
 T = TypeVar("T")
@@ -66,7 +66,12 @@ ON CONFLICT (key_identity, id) DO UPDATE SET
     last_seen = excluded.last_seen
 """
 
-_GROUP_COLUMNS = {"day": "day", "model": "COALESCE(model, '')", "endpoint": "COALESCE(endpoint, '')"}
+_GROUP_COLUMNS = {
+    "day": "day",
+    "model": "COALESCE(model, '')",
+    "endpoint": "COALESCE(endpoint, '')",
+    KEY_GROUP: f"substr(lower(hex(key_identity)), 1, {SHORT_IDENTITY_HEX})",  # every key's reports
+}
 _SUMS = ", ".join(
     (
         "COUNT(*)",

@@ -126,14 +126,20 @@ class SandboxState:
         """Requests received (control endpoints aside) since the last reset."""
         return len(self.requests)
 
-    def publish(self, gen_id: str, after_seconds: float = 0.0, owner: str = "alice") -> dict[str, Any]:
+    def publish(
+        self, gen_id: str, after_seconds: float = 0.0, owner: str = "alice", **fields: Any
+    ) -> dict[str, Any]:
         """Add a Chat Completions record for `owner` that lookups find only `after_seconds` from now.
 
-        Until then it is a 404, as a record the real API has not written yet.
+        Until then it is a 404, as a record the real API has not written yet. `fields` replace the
+        record's own (created_at, model, endpoint, usage, status…); publishing an id again replaces
+        its record, as the API's record of a request changes until it is final.
         """
         _check_owner(owner)
         _check_seconds("after_seconds", after_seconds)
-        record = chat_record(gen_id, API_KEY_IDS[owner])
+        if {"id", "apiKeyId"} & fields.keys():
+            raise ValueError("the id and the owner are publish's own arguments, not fields")
+        record = {**chat_record(gen_id, API_KEY_IDS[owner]), **fields}
         with self._lock:
             self._published[gen_id] = (time.monotonic() + after_seconds, record)
         return record
