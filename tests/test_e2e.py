@@ -25,7 +25,7 @@ pytestmark = pytest.mark.anyio
 async def exercise(client: Client) -> None:
     """What every transport must do: list both tools, extract, look up, and fail politely."""
     names = {tool.name for tool in (await client.list_tools()).tools}
-    assert names == {"get_generation", "get_generations", "extract_generation_id"}
+    assert names == {"get_generation", "get_generations", "extract_generation_id", "usage_report"}
     extracted = await client.call_tool(
         "extract_generation_id", {"payload": SAMPLE_PAYLOADS["anthropic.messages"]}
     )

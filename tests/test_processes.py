@@ -24,7 +24,7 @@ from kushrouter_mcp.sandbox.processes import (
 from kushrouter_mcp.sandbox.samples import ALICE_KEY
 
 
-def test_the_clean_environment_holds_path_tls_trust_pythonpath_and_the_settings_only(
+def test_the_clean_environment_holds_path_tls_trust_pythonpath_data_home_and_the_settings_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", "/etc/ssl/custom.pem")
@@ -32,11 +32,13 @@ def test_the_clean_environment_holds_path_tls_trust_pythonpath_and_the_settings_
     monkeypatch.setenv("KUSHROUTER_API_KEY", "kr_from_this_machine")
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     monkeypatch.setenv("PYTHONPATH", "/checkout/server")
+    monkeypatch.setenv("XDG_DATA_HOME", "/home/someone/.data")
     env = clean_env({"KUSHROUTER_BASE_URL": "http://127.0.0.1:9"})
     assert env == {
         "PATH": os.environ["PATH"],
         "SSL_CERT_FILE": "/etc/ssl/custom.pem",
         "PYTHONPATH": "/checkout/server",
+        "XDG_DATA_HOME": "/home/someone/.data",
         "KUSHROUTER_BASE_URL": "http://127.0.0.1:9",
     }
 

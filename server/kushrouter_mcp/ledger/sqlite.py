@@ -237,11 +237,12 @@ _BUSY_RETRIES = 5
 
 def _retry_while_busy(action: Callable[[], T]) -> T:
     """`action()`, tried again if another process held the file past the busy timeout."""
-    for attempt in range(_BUSY_RETRIES):
+    attempt = 0
+    while True:
         try:
             return action()
         except sqlite3.OperationalError as error:
-            if ("locked" not in str(error) and "busy" not in str(error)) or attempt == _BUSY_RETRIES - 1:
+            attempt += 1
+            if ("locked" not in str(error) and "busy" not in str(error)) or attempt >= _BUSY_RETRIES:
                 raise
-            time.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
+        time.sleep(0.05 * attempt)
