@@ -19,7 +19,6 @@ from pydantic import Field
 from .. import __version__
 from ..extraction.results import ExtractionResult
 from ..ledger import Ledger, ledger_for
-from ..ledger.recording import RecordingLookup
 from ..records.models import Generation
 from ..reports.periods import DEFAULT_GROUP_BY, DEFAULT_LIMIT
 from ..settings.config import Settings
@@ -28,7 +27,7 @@ from ..upstream.batch import Progress, RecordLookup
 from ..upstream.client import GenerationsApi
 from . import contracts, prompts, tools
 from .contracts import BatchResult, UsageReport
-from .costs import Costs, PricedLookup, costs_for
+from .costs import Costs, costs_for, served_lookups
 from .stopping import AnswerStoppedCalls
 
 SERVER_NAME = "kushrouter"
@@ -99,11 +98,8 @@ def create_server(
         # frozen, no garbage collection traverses it again while calls are served.
         gc.freeze()
         api = GenerationsApi(settings)  # its HTTP client is made on the first lookup
-        records: RecordLookup = api if costs is None else PricedLookup(api, costs)
-        if ledger is not None:
-            records = RecordingLookup(records, ledger)
         try:
-            yield AppState(settings, api, costs, records, ledger)
+            yield AppState(settings, api, costs, served_lookups(api, costs, ledger), ledger)
         finally:
             await api.aclose()
 

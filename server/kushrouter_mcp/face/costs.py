@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
+from ..ledger import Ledger
+from ..ledger.recording import RecordingLookup
 from ..settings.config import PRICES_OFF, PRICES_UPDATE_ON, Settings
 from ..settings.keys import ApiKey
 from ..upstream.batch import RecordLookup
@@ -106,6 +108,13 @@ class PricedLookup:
 
     async def _load(self) -> None:
         await anyio.to_thread.run_sync(self.costs.load, abandon_on_cancel=True)
+
+
+def served_lookups(api: RecordLookup, costs: Costs | None, ledger: Ledger | None) -> RecordLookup:
+    """The lookups the tools (and `report --refresh`) use: the API's records, priced unless
+    estimates are off, written to the ledger as they pass unless it is off."""
+    records: RecordLookup = api if costs is None else PricedLookup(api, costs)
+    return records if ledger is None else RecordingLookup(records, ledger)
 
 
 def priced_extraction(found: dict[str, Any], costs: Costs | None) -> dict[str, Any]:

@@ -36,7 +36,6 @@ from ..ledger.export import (
     write_json_records,
     write_jsonl,
 )
-from ..ledger.recording import RecordingLookup
 from ..ledger.rows import KEY_GROUP
 from ..reports.periods import (
     DEFAULT_GROUP_BY,
@@ -52,11 +51,11 @@ from ..reports.report import report_table
 from ..settings.config import LEDGER_OFF, ConfigError, Settings
 from ..settings.keys import ApiKey
 from ..settings.logs import configure_logging
-from ..upstream.batch import RecordLookup, lookup_many
+from ..upstream.batch import lookup_many
 from ..upstream.cache import is_final
 from ..upstream.client import GenerationsApi
 from ..upstream.failures import ErrorKind
-from .costs import PricedLookup, costs_for
+from .costs import costs_for, served_lookups
 
 PROG = "kushrouter-mcp"
 REFRESH_WINDOW = timedelta(days=7)  # KushRouter keeps records about a week: older ones are gone
@@ -178,18 +177,10 @@ def refresh(ledger: Ledger, settings: Settings, key: ApiKey, now: datetime) -> N
         _say(f"warning: the refreshed records could not be written to the ledger ({ledger.problem}).")
 
 
-def lookup_stack(api: GenerationsApi, settings: Settings, ledger: Ledger) -> RecordLookup:
-    """The server's lookups (face/app.py): the API's records, priced unless estimates are off,
-    written to the ledger as they pass."""
-    costs = costs_for(settings)
-    records: RecordLookup = api if costs is None else PricedLookup(api, costs)
-    return RecordingLookup(records, ledger)
-
-
 async def _look_up_again(settings: Settings, ledger: Ledger, key: ApiKey, ids: list[str]) -> dict[str, Any]:
     api = GenerationsApi(settings)
     try:
-        records = lookup_stack(api, settings, ledger)
+        records = served_lookups(api, costs_for(settings), ledger)
         return await lookup_many(records, ids, key, concurrency=settings.batch_concurrency)
     finally:
         await api.aclose()
