@@ -177,7 +177,7 @@ async def test_bundle_manifest_lists_what_the_server_serves() -> None:
     async with Client(create_server(Settings())) as client:
         tools = (await client.list_tools()).tools
         prompts = (await client.list_prompts()).prompts
-        # The bundle carries the prompt's text for hosts that show it: the server's, the scope its placeholder.
+        # The bundle carries the prompt's text for hosts that show it: the server's, scope as a placeholder.
         scoped = await client.get_prompt("audit_usage", {"scope": "${arguments.scope}"})
     assert sorted(tool["name"] for tool in manifest["tools"]) == sorted(tool.name for tool in tools)
     assert all(tool["description"] for tool in manifest["tools"])
