@@ -122,7 +122,13 @@ def check_wheel_runs(wheel: Path, python: str, version: str, work: Path) -> str:
     endpoints = ("openai.chat.completions", "openai.responses", "anthropic.messages")
     if not all(endpoint in demo for endpoint in endpoints):
         raise CheckFailed(f"the demo's table lacks an endpoint: {demo[-1500:]!r}")
-    return f"{said.strip()}; demo printed its table ({len(demo.splitlines())} lines)"
+    # The wheel's ledger works (sqlite3, platformdirs): the demo ends with the report of a throwaway one.
+    if "from this server's ledger" not in demo:
+        raise CheckFailed(f"the demo printed no usage report: {demo[-1500:]!r}")
+    left = [str(path) for path in work.rglob("ledger.sqlite3*")]
+    if left:
+        raise CheckFailed(f"the demo left a ledger behind: {left}")
+    return f"{said.strip()}; demo printed its table and report ({len(demo.splitlines())} lines)"
 
 
 def main() -> int:

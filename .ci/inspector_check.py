@@ -12,8 +12,11 @@ It starts the offline sandbox upstream (`kushrouter-mcp sandbox --port 0`), then
 over stdio and over streamable HTTP (open on loopback, then in both key modes with the credential
 sent by the Inspector as a header), the cost estimates included (a record's `estimated_cost` with a
 numeric total and a genai-prices source, the batch totals' `estimated_cost_usd` and `unpriced`, and
-the sandbox's model no price list knows with a null total), printing `PASS <name>` /
-`FAIL <name>: <why>` per check, and exits 1 if any check fails. Only 127.0.0.1 is ever contacted.
+the sandbox's model no price list knows with a null total), and the usage ledger: each server keeps
+one of its own in the scratch directory, and after the lookups `usage_report` must count exactly the
+records they found (sums computed from the sandbox's records), refuse a bad argument with isError,
+and leave no API key or token in any ledger file. Prints `PASS <name>` / `FAIL <name>: <why>` per
+check, and exits 1 if any check fails. Only 127.0.0.1 is ever contacted.
 
 Inspector CLI facts this relies on (verified against @modelcontextprotocol/inspector 2.12.0):
 - `--format json` prints one JSON object on stdout: `{"result": {...}}`; for tools/call the result
@@ -38,6 +41,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
@@ -52,7 +56,7 @@ from kushrouter_mcp.sandbox.processes import (
     start_server,
     stop_process,
 )
-from kushrouter_mcp.sandbox.samples import UNPRICED_ID, UNPRICED_MODEL
+from kushrouter_mcp.sandbox.samples import BOB_KEY, SEED_RECORDS, UNPRICED_ID, UNPRICED_MODEL
 
 SUBPROCESS_TIMEOUT = 60.0  # seconds, for every Inspector run
 SANDBOX_START_TIMEOUT = 30.0
@@ -67,6 +71,14 @@ MISSING_ID = "no-such-generation-xyz"
 LIST_PRICE_SOURCE = "genai-prices"  # how every estimate at list price names its source
 RESOURCE_TEMPLATE = "kushrouter://generations/{id}"
 ACCESS_TOKEN = "ci-access-token-7f3a9c2e5b8d1f4a"  # noqa: S105 - a throwaway token for a loopback check
+# What usage_report sums per group and in its totals, besides `generations`, `estimated_cost_usd`, `unpriced`.
+TOKEN_FIELDS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
 
 ANTHROPIC_MESSAGE = {
     "id": ANTHROPIC_ID,
@@ -253,7 +265,7 @@ def _tool_map(run: InspectorRun) -> dict[str, dict[str, Any]]:
 def check_tools_list(run: InspectorRun) -> str:
     tools = _tool_map(run)
     problems: list[str] = []
-    for name in ("get_generation", "get_generations", "extract_generation_id"):
+    for name in ("get_generation", "get_generations", "extract_generation_id", "usage_report"):
         if name not in tools:
             problems.append(f"tool {name!r} not listed (got {sorted(map(str, tools))})")
     if problems:
@@ -279,10 +291,15 @@ def check_tools_list(run: InspectorRun) -> str:
             f"extract_generation_id inputSchema has no property 'payload' (properties: {sorted(eprops)})"
         )
 
+    rprops = (tools["usage_report"].get("inputSchema") or {}).get("properties") or {}
+    if not {"since", "until", "group_by", "limit"} <= set(rprops):
+        problems.append(f"usage_report inputSchema lacks since/until/group_by/limit (has {sorted(rprops)})")
+
     for name, open_world in (
         ("get_generation", True),
         ("get_generations", True),
         ("extract_generation_id", False),
+        ("usage_report", False),  # reads this machine's ledger only
     ):
         tool = tools[name]
         if not isinstance(tool.get("outputSchema"), dict):
@@ -464,6 +481,103 @@ def check_batch_unpriced(run: InspectorRun) -> str:
     return f"estimated_cost_usd={cost} (the priced one's), unpriced=1"
 
 
+def report_arguments(ids: tuple[str, ...]) -> dict[str, Any]:
+    """A report over the UTC days the records of `ids` were made (the sandbox's are old), by model."""
+    days = sorted(_utc_day(SEED_RECORDS[gen_id]["created_at"]) for gen_id in ids)
+    return {"since": days[0], "until": days[-1], "group_by": ["model"]}  # a date alone in until: to its end
+
+
+def _utc_day(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).date().isoformat()
+
+
+def expected_sums(ids: tuple[str, ...]) -> dict[str, int]:
+    """What a report of the records of `ids` must count, from the sandbox's own records."""
+    records = [SEED_RECORDS[gen_id] for gen_id in ids]
+    sums = {name: sum(record["usage"][name] for record in records) for name in TOKEN_FIELDS}
+    return {
+        "generations": len(records),
+        **sums,
+        "unpriced": sum(r["model"] == UNPRICED_MODEL for r in records),
+    }
+
+
+def _priced_total(lookup: InspectorRun) -> float:
+    """The estimated cost of the record a get_generation run returned."""
+    total = (_ok_call(lookup).get("estimated_cost") or {}).get("total")
+    if not _number(total):
+        raise CheckFailed(f"the lookup before the report has no estimated cost; {lookup.describe()}")
+    return float(total)
+
+
+def check_usage_report(run: InspectorRun, ids: tuple[str, ...], lookup: InspectorRun) -> str:
+    """The report counts exactly the records the lookups before it found (each once, however often
+    looked up): its totals and one row per model; the cost is the priced records' (`lookup`'s)."""
+    sc = _ok_call(run)
+    totals = sc.get("totals") or {}
+    want = expected_sums(ids)
+    problems = [
+        f"totals.{name} is {totals.get(name)!r}, want {value}"
+        for name, value in want.items()
+        if totals.get(name) != value or isinstance(totals.get(name), bool)
+    ]
+    if sc.get("ledger") != "on":
+        problems.append(f"structuredContent.ledger is {sc.get('ledger')!r}, want 'on'")
+    cost, priced = totals.get("estimated_cost_usd"), _priced_total(lookup)
+    if not (_number(cost) and abs(cost - priced) <= 1e-9):
+        problems.append(f"totals.estimated_cost_usd is {cost!r}, want the priced record's {priced!r}")
+    models = {SEED_RECORDS[gen_id]["model"] for gen_id in ids}
+    rows = {row.get("model"): row for row in sc.get("rows") or [] if isinstance(row, dict)}
+    if set(rows) != models or any(row.get("generations") != 1 for row in rows.values()):
+        problems.append(f"rows are {sorted(map(str, rows))}, want one generation each of {sorted(models)}")
+    texts = " ".join(c.get("text", "") for c in run.result().get("content") or [] if isinstance(c, dict))
+    if not all(model in texts for model in models) or "total" not in texts:
+        problems.append(f"the text's table lacks a model or the total: {texts[:400]!r}")
+    if problems:
+        raise CheckFailed("; ".join(problems) + f"; structuredContent={json.dumps(sc)[:800]}")
+    return (
+        f"{want['generations']} generations, total_tokens={want['total_tokens']}, estimated_cost_usd={cost}"
+    )
+
+
+def check_report_refused(run: InspectorRun) -> str:
+    """An unreadable `since`: isError (exit 5) with a message that shows the forms it accepts."""
+    if run.rc != 5:
+        raise CheckFailed(f"Inspector exit code is {run.rc}, want 5 (isError result); {run.describe()}")
+    result = run.result()
+    texts = " ".join(c.get("text", "") for c in result.get("content") or [] if isinstance(c, dict))
+    if result.get("isError") is not True or '"7d"' not in texts or "since" not in texts:
+        raise CheckFailed(f"want isError naming since and the accepted forms; {run.describe()}")
+    return f"isError: {texts.strip()[:160]}"
+
+
+def check_report_empty(run: InspectorRun) -> str:
+    """A report with nothing in it is an answer, not an error, and says why it can be empty."""
+    sc = _ok_call(run)
+    generations = (sc.get("totals") or {}).get("generations")
+    texts = " ".join(c.get("text", "") for c in run.result().get("content") or [] if isinstance(c, dict))
+    if generations != 0 or sc.get("rows") != [] or "Nothing recorded" not in texts:
+        raise CheckFailed(f"want no rows, 0 generations and 'Nothing recorded'; {run.describe()}")
+    return texts.strip()[:160]
+
+
+def check_ledger_files(ledgers: list[Path]) -> str:
+    """Each server's ledger exists, is its owner's only (0600), and holds no API key or token."""
+    problems = []
+    for ledger in ledgers:
+        if not ledger.is_file():
+            problems.append(f"{ledger.name} was not created")
+            continue
+        if ledger.stat().st_mode & 0o777 != 0o600:
+            problems.append(f"{ledger.name} has mode {ledger.stat().st_mode & 0o777:o}, want 600")
+        for part in ledger.parent.glob(ledger.name + "*"):  # the file and its -wal/-shm companions
+            if any(secret.encode() in part.read_bytes() for secret in _SECRETS):
+                problems.append(f"{part.name} holds an API key or token")
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    return f"{len(ledgers)} ledgers, 0600, no secret in any"
+
+
 def check_templates(run: InspectorRun) -> str:
     if run.rc != 0:
         raise CheckFailed(f"resources/templates/list did not succeed; {run.describe()}")
@@ -530,15 +644,23 @@ BATCH_UNPRICED = call_args("get_generations", {"ids": [CHAT_ID, UNPRICED_ID]})
 TEMPLATES = ["--method", "resources/templates/list"]
 READ = ["--method", "resources/read", "--uri", RESOURCE_TEMPLATE.replace("{id}", CHAT_ID)]
 PROMPTS = ["--method", "prompts/list"]
+FOUND_IDS = (CHAT_ID, UNPRICED_ID)  # what transport_checks' lookups find (the unknown id is not kept)
+AUTH_MODES = ("http server-key", "http per-request")
+AUTH_FOUND_IDS = (CHAT_ID,)  # what the key modes' lookups find
+REPORT = call_args("usage_report", report_arguments(FOUND_IDS))
+AUTH_REPORT = call_args("usage_report", report_arguments(AUTH_FOUND_IDS))
+REPORT_BAD = call_args("usage_report", {"since": "last tuesday"})
 
 
 def transport_checks(
     results: Results, insp: Inspector, name: str, target: list[str], sandbox: SandboxProcess
 ) -> None:
-    """What every transport must show a client we did not write: tools, calls, resource, prompt."""
+    """What every transport must show a client we did not write: tools, calls, resource, prompt, and
+    the report of what the calls looked up (the server's ledger holds nothing else)."""
     run_check(results, f"{name} tools/list", check_tools_list, insp.run(target, LIST))
     run_check(results, f"{name} extract_generation_id", check_extract, insp.run(target, EXTRACT))
-    run_check(results, f"{name} get_generation", check_get, insp.run(target, GET_OK))
+    lookup = insp.run(target, GET_OK)
+    run_check(results, f"{name} get_generation", check_get, lookup)
     missing = insp.run(target, GET_MISSING)
     run_check(results, f"{name} get_generation unknown id", check_missing, missing, sandbox.api_key)
     run_check(results, f"{name} get_generations", check_batch, insp.run(target, BATCH))
@@ -549,13 +671,25 @@ def transport_checks(
     run_check(results, f"{name} get_generations with an unpriced model", check_batch_unpriced, unpriced_batch)
     run_check(results, f"{name} resources/templates/list", check_templates, insp.run(target, TEMPLATES))
     run_check(results, f"{name} resources/read", check_resource, insp.run(target, READ))
+    report = insp.run(target, REPORT)
+    run_check(
+        results, f"{name} usage_report counts the lookups", check_usage_report, report, FOUND_IDS, lookup
+    )
+    run_check(results, f"{name} usage_report bad since", check_report_refused, insp.run(target, REPORT_BAD))
     run_check(results, f"{name} prompts/list", check_prompts, insp.run(target, PROMPTS))
     modern = insp.run(target, [*LIST, "--protocol-era", "modern"])
     run_check(results, f"{name} tools/list modern era", check_tools_list, modern)
 
 
-def stdio_checks(results: Results, insp: Inspector, server_cmd: str, sandbox: SandboxProcess) -> None:
-    environment = [f"KUSHROUTER_BASE_URL={sandbox.base_url}", f"KUSHROUTER_API_KEY={sandbox.api_key}"]
+def stdio_checks(
+    results: Results, insp: Inspector, server_cmd: str, sandbox: SandboxProcess, ledger: Path
+) -> None:
+    # Every Inspector run starts the server anew: all of them write to, and report from, one ledger.
+    environment = [
+        f"KUSHROUTER_BASE_URL={sandbox.base_url}",
+        f"KUSHROUTER_API_KEY={sandbox.api_key}",
+        f"KUSHROUTER_MCP_LEDGER={ledger}",
+    ]
     target = [server_cmd, *(part for variable in environment for part in ("-e", variable))]
     transport_checks(results, insp, "stdio", target, sandbox)
 
@@ -591,7 +725,8 @@ def http_server(
 def http_checks(
     results: Results, insp: Inspector, server_cmd: str, sandbox: SandboxProcess, log_dir: Path
 ) -> None:
-    with http_server(results, "http", server_cmd, upstream_env(sandbox), log_dir) as target:
+    env = {**upstream_env(sandbox), "KUSHROUTER_MCP_LEDGER": str(ledger_path(log_dir, "http"))}
+    with http_server(results, "http", server_cmd, env, log_dir) as target:
         if target is not None:
             transport_checks(results, insp, "http", target, sandbox)
 
@@ -600,25 +735,39 @@ def http_auth_checks(
     results: Results, insp: Inspector, server_cmd: str, sandbox: SandboxProcess, log_dir: Path
 ) -> None:
     """Both key modes, with the credential sent as a header by the Inspector: in, and out without it."""
-    _SECRETS.append(ACCESS_TOKEN)
+    _SECRETS.extend((ACCESS_TOKEN, BOB_KEY))
+    server_key, per_request = AUTH_MODES
     modes = (
-        ("http server-key", {**upstream_env(sandbox), "KUSHROUTER_MCP_TOKENS": ACCESS_TOKEN}, ACCESS_TOKEN),
+        (server_key, {**upstream_env(sandbox), "KUSHROUTER_MCP_TOKENS": ACCESS_TOKEN}, ACCESS_TOKEN),
         (
-            "http per-request",
+            per_request,
             {"KUSHROUTER_BASE_URL": sandbox.base_url, "KUSHROUTER_MCP_KEY_MODE": "per-request"},
             sandbox.api_key,
         ),
     )
     for name, env, credential in modes:
+        env = {**env, "KUSHROUTER_MCP_LEDGER": str(ledger_path(log_dir, name))}
         with http_server(results, name, server_cmd, env, log_dir) as target:
             if target is None:
                 continue
             header = ["--header", f"Authorization: Bearer {credential}"]
-            run_check(results, f"{name} get_generation", check_get, insp.run(target, [*GET_OK, *header]))
+            lookup = insp.run(target, [*GET_OK, *header])
+            run_check(results, f"{name} get_generation", check_get, lookup)
             run_check(results, f"{name} get_generations", check_batch, insp.run(target, [*BATCH, *header]))
+            # Per-request: the report reads the rows of the key in the header, which made the lookups.
+            report = insp.run(target, [*AUTH_REPORT, *header])
+            run_check(results, f"{name} usage_report", check_usage_report, report, AUTH_FOUND_IDS, lookup)
+            if name == per_request:  # another key's caller, same server and ledger: none of those rows
+                other = insp.run(target, [*AUTH_REPORT, "--header", f"Authorization: Bearer {BOB_KEY}"])
+                run_check(results, f"{name} usage_report of another key", check_report_empty, other)
             run_check(
                 results, f"{name} without credential", check_refused, insp.run(target, LIST), credential
             )
+
+
+def ledger_path(log_dir: Path, name: str) -> Path:
+    """The ledger of the server checked as `name`: its own file, so its report counts its lookups only."""
+    return log_dir / f"{name.replace(' ', '-')}-ledger.sqlite3"
 
 
 def upstream_env(sandbox: SandboxProcess) -> dict[str, str]:
@@ -682,9 +831,11 @@ def main() -> int:
         print(f"info: server={server_cmd} launcher={args.launcher} HOME={home}", flush=True)
 
         def every_transport(sandbox: SandboxProcess) -> None:
-            stdio_checks(results, insp, server_cmd, sandbox)
+            stdio_checks(results, insp, server_cmd, sandbox, ledger_path(tmp_path, "stdio"))
             http_checks(results, insp, server_cmd, sandbox, tmp_path)
             http_auth_checks(results, insp, server_cmd, sandbox, tmp_path)
+            ledgers = [ledger_path(tmp_path, name) for name in ("stdio", "http", *AUTH_MODES)]
+            run_check(results, "ledger files", check_ledger_files, ledgers)
 
         with_sandbox(results, insp, server_cmd, tmp_path, every_transport)
 

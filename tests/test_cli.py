@@ -7,13 +7,21 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from conftest import LEAK_CANARY, free_port, server_env
 from kushrouter_mcp import __version__
-from kushrouter_mcp.sandbox.samples import ALICE_KEY, CHAT_ID
+from kushrouter_mcp.sandbox.samples import (
+    ALICE_KEY,
+    ANTHROPIC_ID,
+    CHAT_ID,
+    RESPONSES_ID,
+    SEED_RECORDS,
+    UNPRICED_ID,
+)
 from kushrouter_mcp.settings.table import ROWS
 
 
@@ -64,6 +72,30 @@ def test_demo_runs_offline_and_prints_the_usage_table() -> None:
     for family in ("openai.chat.completions", "openai.responses", "anthropic.messages"):
         assert family in done.stdout
     assert "isError=True" in done.stdout
+
+
+def test_demo_ends_with_the_report_of_what_it_looked_up_and_leaves_no_ledger(tmp_path: Path) -> None:
+    data, scratch = tmp_path / "data", tmp_path / "tmp"
+    data.mkdir()
+    scratch.mkdir()
+    # Its temporary files go to `scratch`; a server on the default ledger would write in `data`.
+    done = run_cli(
+        "demo", env=server_env("http://127.0.0.1:9", None, XDG_DATA_HOME=str(data), TMPDIR=str(scratch))
+    )
+    assert done.returncode == 0, done.stderr
+    report = done.stdout.partition("usage_report {")[2]
+    assert report, done.stdout
+    looked_up = [SEED_RECORDS[gen_id] for gen_id in (CHAT_ID, RESPONSES_ID, ANTHROPIC_ID, UNPRICED_ID)]
+    columns = ("prompt_tokens", "completion_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    lines = report.splitlines()
+    for record in looked_up:
+        (row,) = [line.split() for line in lines if line.startswith(record["model"] + " ")]
+        assert row[1:6] == ["1", *(f"{record['usage'][name]:,}" for name in columns)], row
+    (total,) = [line.split() for line in lines if line.startswith("total ")]
+    sums = [sum(record["usage"][name] for record in looked_up) for name in columns]
+    assert total[1:6] == [str(len(looked_up)), *(f"{value:,}" for value in sums)]
+    assert total[-2:] == ["(1", "unpriced)"]  # kush-support-ft-7b has no list price
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == [], "the demo's ledger is gone"
 
 
 def test_sandbox_command_prints_settings_and_serves() -> None:

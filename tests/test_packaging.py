@@ -24,6 +24,7 @@ from mcp import Client
 from kushrouter_mcp import __version__
 from kushrouter_mcp.face.app import create_server
 from kushrouter_mcp.settings.config import Settings
+from kushrouter_mcp.settings.table import ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_JSON = ROOT / "server.json"
@@ -95,6 +96,9 @@ def test_server_json_says_how_to_install_and_configure() -> None:
     key, base_url = variables["KUSHROUTER_API_KEY"], variables["KUSHROUTER_BASE_URL"]
     assert key["isSecret"] is True and key["isRequired"] is True
     assert base_url.get("isSecret", False) is False and base_url["isRequired"] is False
+    assert set(variables) <= {row.setting.env for row in ROWS}, "each one a setting the server reads"
+    for optional in ("KUSHROUTER_MCP_PRICES", "KUSHROUTER_MCP_LEDGER"):  # files: a path, or off
+        assert (variables[optional]["isRequired"], variables[optional]["format"]) == (False, "filepath")
     # The registry takes bundles from GitHub/GitLab releases, and the URL must contain "mcp".
     assert (
         bundle["identifier"]
@@ -173,10 +177,14 @@ async def test_bundle_manifest_lists_what_the_server_serves() -> None:
     async with Client(create_server(Settings())) as client:
         tools = (await client.list_tools()).tools
         prompts = (await client.list_prompts()).prompts
+        # The bundle carries the prompt's text for hosts that show it: the server's, scope as a placeholder.
+        scoped = await client.get_prompt("audit_usage", {"scope": "${arguments.scope}"})
     assert sorted(tool["name"] for tool in manifest["tools"]) == sorted(tool.name for tool in tools)
     assert all(tool["description"] for tool in manifest["tools"])
     served = {prompt.name: sorted(argument.name for argument in prompt.arguments or []) for prompt in prompts}
     assert {prompt["name"]: sorted(prompt.get("arguments", [])) for prompt in manifest["prompts"]} == served
+    (audit,) = manifest["prompts"]
+    assert audit["text"] == scoped.messages[0].content.text
 
 
 def test_bundle_stage_holds_the_project_and_nothing_else(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 import kushrouter_mcp
+from kushrouter_mcp.ledger import Ledger
 from kushrouter_mcp.sandbox.api import SandboxState, _CoalescingTransport, create_app
 from kushrouter_mcp.sandbox.runner import RunningSandbox, run_sandbox
 from kushrouter_mcp.sandbox.samples import (
@@ -41,6 +42,7 @@ from kushrouter_mcp.sandbox.samples import (
     SEED_RECORDS,
     WEIRD_ID,
 )
+from kushrouter_mcp.settings.keys import ApiKey
 
 pytestmark = pytest.mark.anyio
 
@@ -543,13 +545,25 @@ def test_serve_forever_prints_the_env_lines_then_stops_on_sigterm() -> None:
         base_url = first.strip().partition("=")[2]
         with httpx.Client(base_url=base_url, trust_env=False, verify=TLS) as http:
             assert http.get(PATH, params={"id": CHAT_ID}, headers=ALICE).status_code == 200
+        banner = [process.stdout.readline()]
+        while banner[-1] and "KUSHROUTER_MCP_LEDGER=" not in banner[-1]:
+            banner.append(process.stdout.readline())
+        suggested = Path(banner[-1].strip().removeprefix("export KUSHROUTER_MCP_LEDGER="))
+        assert suggested.is_absolute(), banner
+        # The throwaway ledger it suggests takes writes while it runs, in a directory only its owner enters.
+        assert (suggested.parent.stat().st_mode & 0o777) == 0o700 and not suggested.exists()
+        ledger = Ledger(suggested)
+        ledger.record(ApiKey(ALICE_KEY), SEED_RECORDS[CHAT_ID])
+        assert ledger.flush() and ledger.problem is None and suggested.is_file()
+        ledger.close()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-        rest = process.stdout.read()
+        rest = "".join(banner) + process.stdout.read()
         assert f"export KUSHROUTER_BASE_URL={base_url}" in rest
         assert BOB_KEY in rest
         assert "sandbox-reset" in rest
         assert "Traceback" not in process.stderr.read()
+    assert not suggested.parent.exists(), "the throwaway ledger goes with the sandbox"
 
 
 # --- Sample payloads ----------------------------------------------------------------------------------

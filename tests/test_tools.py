@@ -244,6 +244,13 @@ async def test_a_resource_that_cannot_be_read_is_a_clear_mcp_error(
     assert (await client.call_tool("get_generation", {"id": CHAT_ID})).is_error is False, "still serving"
 
 
+async def test_the_instructions_name_every_tool_and_the_prompt(client: Client) -> None:
+    listed = [tool.name for tool in (await client.list_tools()).tools]
+    prompts = [prompt.name for prompt in (await client.list_prompts()).prompts]
+    assert client.instructions
+    assert [name for name in [*listed, *prompts] if name not in client.instructions] == []
+
+
 async def test_the_audit_usage_prompt_walks_through_the_audit(client: Client) -> None:
     (prompt,) = (await client.list_prompts()).prompts
     assert prompt.name == "audit_usage" and prompt.description
@@ -251,7 +258,8 @@ async def test_the_audit_usage_prompt_walks_through_the_audit(client: Client) ->
     text = result.messages[0].content.text
     assert "yesterday's batch job" in text
     steps = ("extract_generation_id", "get_generations", "wait_seconds",
-             "usage in the payload vs. usage billed", "unexpected models", "missing records")  # fmt: skip
+             "usage in the payload vs. usage billed", "unexpected models", "missing records",
+             "usage_report")  # fmt: skip
     for step in steps:
         assert step in text, step
     default = await client.get_prompt("audit_usage", {})

@@ -36,8 +36,9 @@ INSTRUCTIONS = (
     "response body or captured stream to extract_generation_id, then pass the id to get_generation to "
     "see what KushRouter recorded and billed and what that cost at list prices (compare it with the "
     "usage the payload reported). For many requests at once, pass all their ids to get_generations: it "
-    "sums the billed usage and its estimated cost by model and endpoint. The audit_usage prompt walks "
-    "through a whole audit."
+    "sums the billed usage and its estimated cost by model and endpoint. For usage over days or weeks "
+    "(records KushRouter no longer keeps included), usage_report sums every record this server has looked "
+    "up with your key, from its local ledger. The audit_usage prompt walks through a whole audit."
 )
 RESOURCE_TEMPLATE = "kushrouter://generations/{id}"
 

@@ -27,6 +27,9 @@ named, and any model you did not expect in this session;
 than the 7-day retention) and ids that failed, with their error kind;
    - anything else that stands out: a record with status other than completed, a finish_reason of \
 length, unusually large prompts or cache writes.
+4. If asked about usage beyond this session (this week's or month's totals, spend by model, records \
+KushRouter no longer keeps): usage_report sums every record this server has looked up with this key, from \
+its local ledger; pass "since" (a date, or "7d", "30d") and "group_by" (day, model, endpoint).
 Keep the report short: a table of the totals, then one line per anomaly."""
 
 

@@ -1,19 +1,35 @@
 """`kushrouter-mcp demo`: the whole product end to end, offline.
 
 Starts the sandbox API on loopback, starts this server as a subprocess over stdio,
-drives it with the SDK's MCP client and prints what an agent would learn.
+drives it with the SDK's MCP client and prints what an agent would learn, ending with the
+usage report of what it looked up. Its ledger is a throwaway file, removed when the demo ends:
+the user's own ledger never sees the sandbox's records.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
 
 from .processes import kushrouter_command, server_env
 from .runner import run_sandbox
-from .samples import ALICE_KEY, SAMPLE_PAYLOADS, UNPRICED_ID
+from .samples import ALICE_KEY, SAMPLE_PAYLOADS, SEED_RECORDS, UNPRICED_ID
+
+
+def _first_day() -> str:
+    """The UTC day the earliest sample record was made (they are old, so a report must reach back)."""
+    earliest = min(record["created_at"] for record in SEED_RECORDS.values())
+    return datetime.fromtimestamp(earliest, UTC).date().isoformat()
+
+
+# Reports count records at the time the request was made: from the first sample's day, all are in it.
+REPORT_ARGUMENTS: dict[str, Any] = {"since": _first_day(), "group_by": ["model"]}
 
 _COLUMNS = ("endpoint", "generation id", "model", "payload usage", "billed usage", "match", "billed cost")
 
@@ -46,11 +62,12 @@ def _short(text: str, limit: int = 32) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-async def _drive(base_url: str) -> int:
+async def _drive(base_url: str, ledger: Path) -> int:
     from mcp import Client, StdioServerParameters
 
     command, *args = kushrouter_command()
-    server = StdioServerParameters(command=command, args=args, env=server_env(base_url, ALICE_KEY))
+    env = server_env(base_url, ALICE_KEY, KUSHROUTER_MCP_LEDGER=str(ledger))
+    server = StdioServerParameters(command=command, args=args, env=env)
     rows: list[tuple[str, ...]] = []
     ids: list[str] = []
     async with Client(server) as client:
@@ -77,6 +94,7 @@ async def _drive(base_url: str) -> int:
             ids.append(extracted["id"])
         batch = await client.call_tool("get_generations", {"ids": [*ids, UNPRICED_ID]})
         missing = await client.call_tool("get_generation", {"id": "chatcmpl-does-not-exist"})
+        report = await client.call_tool("usage_report", REPORT_ARGUMENTS)
     print(_table(rows))
     print(
         "\nUsage columns are prompt/completion/total tokens: what the payload said vs what KushRouter billed."
@@ -85,7 +103,13 @@ async def _drive(base_url: str) -> int:
     print("\nThe same ids and one record of a model no price list knows, in one get_generations call:")
     print(_text(batch))
     print(f"\nA lookup that fails answers with isError={missing.is_error} and advice:\n  {_text(missing)}")
-    return 0 if not batch.is_error else 1
+    print(
+        "\nEvery record looked up is kept in a ledger on this machine (here a throwaway file), so\n"
+        "usage_report answers even after KushRouter has dropped them. "
+        f"usage_report {json.dumps(REPORT_ARGUMENTS)}:"
+    )
+    print(_text(report))
+    return 0 if not (batch.is_error or report.is_error) else 1
 
 
 def _text(result: Any) -> str:
@@ -95,6 +119,6 @@ def _text(result: Any) -> str:
 
 
 def run_demo() -> int:
-    with run_sandbox() as sandbox:
+    with tempfile.TemporaryDirectory(prefix="kushrouter-mcp-demo-") as scratch, run_sandbox() as sandbox:
         print(f"Sandbox KushRouter API on {sandbox.base_url} (demo key, no network needed).")
-        return anyio.run(_drive, sandbox.base_url)
+        return anyio.run(_drive, sandbox.base_url, Path(scratch) / "ledger.sqlite3")

@@ -9,10 +9,12 @@ from __future__ import annotations
 import ipaddress
 import signal
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Final
 
@@ -91,7 +93,7 @@ def run_sandbox(
         sandbox.close()
 
 
-def _banner(sandbox: RunningSandbox) -> str:
+def _banner(sandbox: RunningSandbox, ledger: Path) -> str:
     owners = {api_key_id: owner for owner, api_key_id in API_KEY_IDS.items()}
     seeded = "\n".join(
         f"  {gen_id}  {record['endpoint']}  (owner {owners[record['apiKeyId']]})"
@@ -115,7 +117,9 @@ Control: GET /_sandbox/requests, /_sandbox/health; POST /_sandbox/faults, /_sand
   /_sandbox/records (a record that appears later), /_sandbox/storm (429s for a while), /_sandbox/reset
 Point the MCP server at it:
   export KUSHROUTER_BASE_URL={sandbox.base_url}
-  export KUSHROUTER_API_KEY={ALICE_KEY}"""
+  export KUSHROUTER_API_KEY={ALICE_KEY}
+and keep its lookups out of your own usage ledger, in a throwaway one removed when the sandbox stops:
+  export KUSHROUTER_MCP_LEDGER={ledger}"""
 
 
 @contextmanager
@@ -137,13 +141,19 @@ def _stop_event_on_signals() -> Iterator[threading.Event]:
 def serve_forever(host: str, port: int, latency_seconds: float = 0.0) -> int:
     """Serve in the foreground until SIGINT/SIGTERM (CLI `kushrouter-mcp sandbox`); returns 0.
 
-    The first two stdout lines are `KUSHROUTER_BASE_URL=...` and `KUSHROUTER_API_KEY=...`.
+    The first two stdout lines are `KUSHROUTER_BASE_URL=...` and `KUSHROUTER_API_KEY=...`; the
+    banner also suggests a throwaway ledger, in a directory made for this run and removed after it.
     Call it from the main thread (it installs signal handlers); a non-loopback host raises ValueError.
     """
     state = SandboxState()
     state.latency_seconds = latency_seconds
     # uvicorn runs in a thread: in the main thread it would re-raise the caught signal on exit.
-    with _stop_event_on_signals() as stop, run_sandbox(host, port, state) as sandbox:
-        print(_banner(sandbox), flush=True)
+    with (
+        _stop_event_on_signals() as stop,
+        run_sandbox(host, port, state) as sandbox,
+        # A directory of its own (0700, an unguessable name): no one else can plant a file there.
+        tempfile.TemporaryDirectory(prefix="kushrouter-mcp-sandbox-", ignore_cleanup_errors=True) as scratch,
+    ):
+        print(_banner(sandbox, Path(scratch) / "ledger.sqlite3"), flush=True)
         stop.wait()
     return 0
