@@ -446,12 +446,11 @@ async def test_a_read_only_ledger_leaves_lookups_as_they_were_with_one_warning(
     (warning,) = stderr_warnings(log)
     assert "Permission denied" in warning or "readonly" in warning, warning
     assert "Traceback" not in log.read_text()
+    # Reading fails too: SQLite can't open a WAL-mode file whose -shm it may not create. The report
+    # says so, naming the file and what to do; the lookups above were answered all the same.
     text = text_of(report)
-    if report.is_error:  # SQLite can't open a WAL file it may not write beside: said, with the file
-        assert "can't be read" in text and str(path) in text, text
-    else:
-        assert report.structured_content["totals"]["generations"] == 1, text
-        assert "can't be written right now" in text, text
+    assert report.is_error and "can't be read" in text and str(path) in text, text
+    assert "KUSHROUTER_MCP_LEDGER" in text and "lookups work meanwhile" in text, text
 
 
 @pytest.mark.anyio
