@@ -29,8 +29,8 @@ SCHEMA_VERSION = 1
 T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS = 30.0
 
+_META_SCHEMA = "CREATE TABLE IF NOT EXISTS ledger_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL)"
 _SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS ledger_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS generations (
     key_identity BLOB NOT NULL,     -- keyed hash of the API key (secret in ledger_meta), never the key
     id TEXT NOT NULL,
@@ -96,7 +96,7 @@ class SqliteLedgerFile:
     @classmethod
     def for_writing(cls, path: Path) -> SqliteLedgerFile:
         """The file, created (0600, and its directory 0700) with its schema if new."""
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _make_directory(path.parent)
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # owner-only before SQLite makes it
         db = _connect(path)
         try:
@@ -197,6 +197,14 @@ class SqliteLedgerFile:
         return [row[0] for row in self._db.execute(query, (identity, seen_since))]
 
 
+def _make_directory(directory: Path) -> None:
+    """The directory and any missing parent, each owner-only (0700, as XDG asks of data directories;
+    mkdir(parents=True) would make the parents by the umask alone)."""
+    missing = [folder for folder in (directory, *directory.parents) if not folder.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
     db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
@@ -207,22 +215,27 @@ def _prepare(db: sqlite3.Connection) -> bytes:
     """Schema and secret, made once even when several processes open a new file at the same moment."""
     with db:
         db.execute("BEGIN IMMEDIATE")
-        # One statement at a time: executescript would commit before the transaction ends.
-        for statement in filter(str.strip, _SCHEMA.split(";")):  # (no ";" inside a statement)
-            db.execute(statement)
+        # The version first: a newer ledger's file is left as it is (the refusal rolls back).
+        db.execute(_META_SCHEMA)
         db.execute(
             "INSERT OR IGNORE INTO ledger_meta VALUES ('schema_version', ?), ('identity_secret', ?)",
             (SCHEMA_VERSION, os.urandom(KeyIdentities.SECRET_BYTES)),
         )
         meta = dict(db.execute("SELECT name, value FROM ledger_meta").fetchall())
-    version = int(meta["schema_version"])
+        _refuse_newer(int(meta["schema_version"]))
+        # One statement at a time: executescript would commit before the transaction ends.
+        for statement in filter(str.strip, _SCHEMA.split(";")):  # (no ";" inside a statement)
+            db.execute(statement)
+    return bytes(meta["identity_secret"])
+
+
+def _refuse_newer(version: int) -> None:
     if version > SCHEMA_VERSION:
         raise LedgerError(
             f"it was written by a newer kushrouter-mcp (ledger schema {version}; this one knows "
             f"{SCHEMA_VERSION}), so this one won't write to it: upgrade kushrouter-mcp, or point "
             "KUSHROUTER_MCP_LEDGER at another file"
         )
-    return bytes(meta["identity_secret"])
 
 
 def _period_filter(identity: bytes | None, period: Period) -> tuple[str, list[Any]]:

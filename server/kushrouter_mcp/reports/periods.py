@@ -42,7 +42,8 @@ class Period:
 
 def iso(moment: datetime) -> str:
     """`2026-11-01T09:30:00Z`: seconds precision, UTC, the form spreadsheets and people both read."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: "%Y" is not zero-padded before the year 1000 on every platform.
+    return moment.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def parse_moment(raw: object, name: str, now: datetime, *, end_of_day: bool = False) -> datetime:
@@ -50,34 +51,52 @@ def parse_moment(raw: object, name: str, now: datetime, *, end_of_day: bool = Fa
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidReportArgument(f"{name} must be {ACCEPTED_TIMES}.")
     text = raw.strip()
+    try:
+        return _moment(text, now, end_of_day)
+    except OverflowError:  # "999999d", "9999-12-31" as an end of day: before year 1 or after 9999
+        raise InvalidReportArgument(
+            f"{name} {text!r} reaches outside the years 1 to 9999; use {ACCEPTED_TIMES}."
+        ) from None
+    except ValueError:
+        raise InvalidReportArgument(
+            f"{name} {text!r} is not a time I can read; use {ACCEPTED_TIMES}."
+        ) from None
+
+
+def _moment(text: str, now: datetime, end_of_day: bool) -> datetime:
     if text.lower() == "now":
         return now
     span = _SPAN.fullmatch(text)
     if span:
         return now - timedelta(seconds=int(span[1]) * _UNIT_SECONDS[span[2].lower()])
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return start + timedelta(days=1) if end_of_day else start
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    try:  # any ISO date form ("2026-11-30", "20261130", "2026-W48-1") is a whole day
+        day = date.fromisoformat(text)
     except ValueError:
-        raise InvalidReportArgument(
-            f"{name} {text!r} is not a time I can read; use {ACCEPTED_TIMES}."
-        ) from None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start + timedelta(days=1) if end_of_day else start
 
 
 def parse_period(since: object, until: object, now: datetime) -> Period:
     """The period asked for; the last 7 days up to now when neither end is given."""
     end = now if until is None else parse_moment(until, "until", now, end_of_day=True)
-    start = end - DEFAULT_SPAN if since is None else parse_moment(since, "since", now)
+    start = _week_before(end) if since is None else parse_moment(since, "since", now)
     if start >= end:
         raise InvalidReportArgument(
             f"since ({iso(start)}) is not before until ({iso(end)}); give a since earlier than until "
             f"(each is {ACCEPTED_TIMES})."
         )
     return Period(start, end)
+
+
+def _week_before(end: datetime) -> datetime:
+    try:
+        return end - DEFAULT_SPAN
+    except OverflowError:  # an until in the first days of year 1
+        raise InvalidReportArgument(
+            f"until ({iso(end)}) leaves no 7 days before it; give since too (each is {ACCEPTED_TIMES})."
+        ) from None
 
 
 def parse_group_by(raw: object) -> tuple[str, ...]:
