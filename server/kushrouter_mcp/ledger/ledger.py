@@ -235,13 +235,22 @@ class Ledger:
         except LedgerError:
             raise
         except Exception as error:  # sqlite3.Error (corrupt, not a database), OSError
-            raise LedgerError(f"the ledger {self.path} can't be read ({_plain(error)})") from None
+            raise LedgerError(
+                f"the ledger {self.path} can't be read ({_plain(error)}){_hint(error)}"
+            ) from None
         finally:
             if ledger_file is not None:
                 ledger_file.close()
 
     def _state(self, exists: bool, rows: int, first: float | None, last: float | None) -> LedgerState:
         return LedgerState(self.path, exists, rows, first, last, self.problem)
+
+
+def _hint(error: Exception) -> str:
+    """What SQLite's words mean where they mislead: reading a WAL file needs its -shm beside it."""
+    if "readonly" in str(error):
+        return "; reading it needs write access to its directory, for SQLite's -shm file beside it"
+    return ""
 
 
 def _plain(error: Exception) -> str:
