@@ -39,6 +39,7 @@ from kushrouter_mcp.sandbox.samples import ALICE_KEY, BOB_KEY, SEED_RECORDS
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 MCP_JSON_EXAMPLE = ROOT / "mcp.json.example"
+SANDBOX_DOC = ROOT / "docs" / "sandbox.md"
 CI_SCRIPT = ROOT / ".ci" / "run"
 DOCS = sorted([README, ROOT / "bench" / "README.md", *(ROOT / "docs").glob("*.md")])
 INSPECTOR_NPX = re.compile(r"npx -y @modelcontextprotocol/inspector@(\S+)")
@@ -308,12 +309,15 @@ def test_first_screen_has_the_quick_start_and_a_client_setup() -> None:
     assert "claude mcp add kushrouter" in first_screen
 
 
-def test_readme_lists_the_sandbox_ids_and_keys() -> None:
-    text = README.read_text(encoding="utf-8")
+def test_sandbox_page_lists_the_sandbox_ids_and_keys() -> None:
+    # The README shows both keys and links the page where the ids and fault statuses live.
+    readme = README.read_text(encoding="utf-8")
+    assert "(docs/sandbox.md)" in readme
+    text = SANDBOX_DOC.read_text(encoding="utf-8")
     for generation_id in SEED_RECORDS:
         assert f"`{generation_id}`" in text
     for key in (ALICE_KEY, BOB_KEY):
-        assert key in text
+        assert key in readme and key in text
     for code in ERROR_MESSAGES:
         assert str(code) in text
 
