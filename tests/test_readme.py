@@ -1,4 +1,5 @@
 """The README runs as written: its marked blocks run against the sandbox, its JSON configs parse.
+docs/sandbox.md's walkthrough (its Python client) runs the same way, in a terminal of its own.
 
 Conventions (the README's Development section states them too). An HTML comment right before a
 fenced block marks it:
@@ -39,6 +40,7 @@ from kushrouter_mcp.sandbox.samples import ALICE_KEY, BOB_KEY, SEED_RECORDS
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 MCP_JSON_EXAMPLE = ROOT / "mcp.json.example"
+SANDBOX_DOC = ROOT / "docs" / "sandbox.md"
 CI_SCRIPT = ROOT / ".ci" / "run"
 DOCS = sorted([README, ROOT / "bench" / "README.md", *(ROOT / "docs").glob("*.md")])
 INSPECTOR_NPX = re.compile(r"npx -y @modelcontextprotocol/inspector@(\S+)")
@@ -57,6 +59,7 @@ class Block:
     marker: str
     line: int
     section: str
+    path: str = "README.md"
 
     @property
     def kind(self) -> str | None:
@@ -83,7 +86,8 @@ def read_blocks(path: Path) -> list[Block]:
         if line.startswith("```") and len(line) > 3:
             end = lines.index("```", index + 1)
             code = "\n".join(lines[index + 1 : end]) + "\n"
-            blocks.append(Block(line[3:].strip(), code, marker, index + 1, section))
+            where = str(path.relative_to(ROOT))
+            blocks.append(Block(line[3:].strip(), code, marker, index + 1, section, where))
             index = end
         marker = comment.group(1) if comment else ""
         index += 1
@@ -91,6 +95,7 @@ def read_blocks(path: Path) -> list[Block]:
 
 
 README_BLOCKS = read_blocks(README)
+SANDBOX_DOC_BLOCKS = read_blocks(SANDBOX_DOC)  # its Python client, against its own sandbox
 
 
 # --- Running the README like one terminal session -------------------------------------------------
@@ -221,15 +226,13 @@ def session_env(home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def readme_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    """Every runnable README block, run in order; the outcomes are judged by the tests below."""
-    cwd = tmp_path_factory.mktemp("readme")
+def run_walkthrough(blocks: list[Block], cwd: Path) -> Iterator[Session]:
+    """Every runnable block of one page, run in order; the outcomes are judged by the tests below."""
     ports = {"8787": str(free_port()), "8000": str(free_port())}
     session = Session(cwd, session_env(cwd), ports, local_inspector())
     section = ""
     try:
-        for block in README_BLOCKS:
+        for block in blocks:
             if block.section != section:  # background servers live until their section ends
                 session.stop_background()
                 section = block.section
@@ -242,9 +245,19 @@ def readme_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session
         session.stop_background()
 
 
+@pytest.fixture(scope="module")
+def readme_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    yield from run_walkthrough(README_BLOCKS, tmp_path_factory.mktemp("readme"))
+
+
+@pytest.fixture(scope="module")
+def sandbox_doc_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    yield from run_walkthrough(SANDBOX_DOC_BLOCKS, tmp_path_factory.mktemp("sandbox-doc"))
+
+
 def describe(outcomes: list[Outcome]) -> str:
     return "\n\n".join(
-        f"README line {o.block.line} ({o.block.section}):\n{o.block.code}-> {o.problem}"
+        f"{o.block.path} line {o.block.line} ({o.block.section}):\n{o.block.code}-> {o.problem}"
         for o in outcomes
         if o.problem
     )
@@ -256,6 +269,15 @@ def test_readme_blocks_run_as_written(readme_session: Session) -> None:
         pytest.fail(describe(ran), pytrace=False)
     expected = [b.line for b in README_BLOCKS if b.kind is not None and b.kind != "inspector"]
     assert [o.block.line for o in ran] == expected, "every runnable block ran"
+
+
+def test_sandbox_page_blocks_run_as_written(sandbox_doc_session: Session) -> None:
+    ran = [o for o in sandbox_doc_session.outcomes if o.block.kind != "inspector"]
+    if describe(ran):
+        pytest.fail(describe(ran), pytrace=False)
+    expected = [b.line for b in SANDBOX_DOC_BLOCKS if b.kind is not None and b.kind != "inspector"]
+    assert [o.block.line for o in ran] == expected, "every runnable block ran"
+    assert any(o.block.lang == "python" for o in ran), "the Python client example"
 
 
 def test_readme_inspector_commands_run_as_written(readme_session: Session) -> None:
@@ -274,7 +296,9 @@ def test_readme_marks_the_walkthrough_runnable() -> None:
     kinds = [b.kind for b in README_BLOCKS]
     for kind in ("", "background", "sandbox-exports", "inspector"):
         assert kind in kinds
-    assert any(b.kind == "" and b.lang == "python" for b in README_BLOCKS), "the Python client example"
+    # The Python client example lives in docs/sandbox.md, which the README links; it runs there.
+    assert any(b.kind == "" and b.lang == "python" for b in SANDBOX_DOC_BLOCKS), "the Python client example"
+    assert "(docs/sandbox.md#a-python-client)" in README.read_text(encoding="utf-8")
     assert any("secrets.token_urlsafe" in b.code for b in README_BLOCKS if b.kind == "")
 
 
@@ -308,12 +332,15 @@ def test_first_screen_has_the_quick_start_and_a_client_setup() -> None:
     assert "claude mcp add kushrouter" in first_screen
 
 
-def test_readme_lists_the_sandbox_ids_and_keys() -> None:
-    text = README.read_text(encoding="utf-8")
+def test_sandbox_page_lists_the_sandbox_ids_and_keys() -> None:
+    # The README shows both keys and links the page where the ids and fault statuses live.
+    readme = README.read_text(encoding="utf-8")
+    assert "(docs/sandbox.md)" in readme
+    text = SANDBOX_DOC.read_text(encoding="utf-8")
     for generation_id in SEED_RECORDS:
         assert f"`{generation_id}`" in text
     for key in (ALICE_KEY, BOB_KEY):
-        assert key in text
+        assert key in readme and key in text
     for code in ERROR_MESSAGES:
         assert str(code) in text
 
