@@ -229,8 +229,9 @@ def cached_ledger(records: int, cache_dir: Path) -> tuple[Path, Expected]:
         print(f"ledger of {records:,} records: {path} (cached)")
         return path, Expected(**json.loads(sums.read_text()))
     cache_dir.mkdir(parents=True, exist_ok=True)
-    for stale in cache_dir.glob(f"ledger-{records}-*"):
-        stale.unlink()
+    for stale in cache_dir.glob("ledger-*"):  # this size half built, or any size from older code
+        if not stale.name.endswith(f"-{digest}.json") and not stale.name.endswith(f"-{digest}.sqlite3"):
+            stale.unlink()
     started = time.perf_counter()
     expected = build_ledger(path, records)
     sums.write_text(json.dumps(expected.__dict__))
