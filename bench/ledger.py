@@ -135,7 +135,7 @@ def report(figures: dict[str, Any], calls: int, ids: list[str], rounds: int) -> 
         rounds_text = ", ".join(f"{t * 1000:.0f}" for t in times)
         print(f"  {name:<10}: median {median(times) * 1000:.1f} ms (rounds: {rounds_text})")
     print(
-        f"server CPU per lookup, steady state: ours {cpu['ledger on'] * 1000:.2f} ms, "
+        f"ledger on / off, server CPU per lookup: ours {cpu['ledger on'] * 1000:.2f} ms, "
         f"floor {cpu['ledger off'] * 1000:.2f} ms -> ratio {cpu['ledger on'] / cpu['ledger off']:.2f}x "
         f"(no goal: /proc, {1000 / CLOCK_TICKS:.0f} ms ticks, writer thread included)"
     )
