@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS generations (
 );
 -- Covers every report: a period's rows are read from the index alone, in (day, model, endpoint)
 -- order, so grouping them needs no sort (sorting a million rows took seconds).
-CREATE INDEX IF NOT EXISTS generations_by_day ON generations (
+CREATE INDEX IF NOT EXISTS generations_report ON generations (
     key_identity, day, model, endpoint, at, final, cost_usd, {", ".join(USAGE_FIELDS)}
 );
 -- Exports in time order, a key's first and last time, the rows --refresh looks up again.
