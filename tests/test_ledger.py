@@ -27,19 +27,14 @@ from mcp.client.stdio import stdio_client
 from conftest import LEAK_CANARY, server_env
 from kushrouter_mcp.ledger import Ledger
 from kushrouter_mcp.ledger.errors import LedgerError
+from kushrouter_mcp.records.models import USAGE_FIELDS
 from kushrouter_mcp.reports.periods import Period
 from kushrouter_mcp.sandbox.processes import kushrouter_command
 from kushrouter_mcp.sandbox.runner import RunningSandbox
 from kushrouter_mcp.sandbox.samples import ALICE_KEY, ANTHROPIC_ID, CHAT_ID, RESPONSES_ID, SEED_RECORDS
 from kushrouter_mcp.settings.keys import ApiKey
 
-TOKEN_FIELDS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
+TOKEN_FIELDS = USAGE_FIELDS  # the record's five token counts
 EVERYTHING = Period(datetime(1970, 1, 2, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 CANNOT_WRITE = "can't be written"
 KEY = ApiKey(LEAK_CANARY)

@@ -30,19 +30,14 @@ from mcp import Client
 
 from conftest import LEAK_CANARY, StartProcess, server_env, stdio_server
 from http_helpers import JSON_HEADERS, StartHttp, bearer_client, rpc
+from kushrouter_mcp.records.models import USAGE_FIELDS
 from kushrouter_mcp.sandbox.runner import RunningSandbox
 from kushrouter_mcp.sandbox.samples import ALICE_KEY, BOB_KEY, KEY_OWNERS, UNPRICED_MODEL
 from test_ledger import assert_no_key_in_files
 
 pytestmark = pytest.mark.anyio
 
-TOKEN_FIELDS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
+TOKEN_FIELDS = USAGE_FIELDS  # the record's five token counts
 MODELS = {  # model: the endpoint its records come from
     "gpt-5-mini-2025-08-07": "openai.chat.completions",
     "gpt-5-2025-08-07": "openai.responses",

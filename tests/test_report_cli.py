@@ -292,7 +292,7 @@ def test_the_table_has_the_period_a_line_per_group_and_the_total(filled: Filled)
             "cache_creation_input_tokens",
         )
     ]
-    assert "1 records were not final" in done.stderr and "not priced" in done.stderr
+    assert "1 record was not final" in done.stderr and "not priced" in done.stderr
 
 
 # --- One row per generation -----------------------------------------------------------------------

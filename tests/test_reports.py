@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kushrouter_mcp.records.models import USAGE_FIELDS
 from kushrouter_mcp.reports.periods import (
     InvalidReportArgument,
     Period,
@@ -24,13 +25,7 @@ from kushrouter_mcp.reports.periods import (
 from kushrouter_mcp.reports.report import GroupSums, build_report, report_table
 
 NOW = datetime(2026, 12, 2, 15, 45, 30, tzinfo=UTC)
-TOKEN_FIELDS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
+TOKEN_FIELDS = USAGE_FIELDS  # the record's five token counts
 # The accepted forms every refusal of a time must name, as the user would type them.
 ACCEPTED_EXAMPLES = ("2026-11-01", "2026-11-01T09:30", "7d", "24h", '"now"')
 

@@ -37,7 +37,7 @@ class BatchItem(BaseModel):
 class UsageTotals(BaseModel):
     """The usage token fields summed over the found records (a missing field counts as 0)."""
 
-    generations: int = Field(description="Found records counted in these totals.")
+    generations: int = Field(description="Records counted in these totals.")
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
@@ -152,19 +152,9 @@ WaitSecondsArgument = Annotated[
 # --- usage_report ------------------------------------------------------------------------------------
 
 
-class ReportTotals(BaseModel):
-    """A group's (or the period's) sums over the ledger's records."""
+class ReportTotals(UsageTotals):
+    """A group's (or the period's) sums over the ledger's records: the batch's sums, and more."""
 
-    generations: int = Field(description="Records counted.")
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    cache_creation_input_tokens: int
-    cache_read_input_tokens: int
-    estimated_cost_usd: float | None = Field(
-        description="Sum of the priced records' estimated costs, USD (null when none is priced)."
-    )
-    unpriced: int = Field(description="Records without a cost estimate: above 0, the cost is a partial sum.")
     not_final: int = Field(
         description="Records not final when last looked up (e.g. a Responses call still running); "
         "`kushrouter-mcp report --refresh` looks them up again."

@@ -56,6 +56,7 @@ from ..upstream.cache import is_final
 from ..upstream.client import GenerationsApi
 from ..upstream.failures import ErrorKind
 from .costs import costs_for, served_lookups
+from .summaries import report_caveats
 
 PROG = "kushrouter-mcp"
 REFRESH_WINDOW = timedelta(days=7)  # KushRouter keeps records about a week: older ones are gone
@@ -242,13 +243,8 @@ def _notes_on_report(report: dict[str, Any], state: LedgerState, all_keys: bool)
     totals = report["totals"]
     if report["more_rows"]:
         _say(f"note: {report['more_rows']} more rows not shown (raise --limit); the totals count them.")
-    if totals["unpriced"]:
-        _say(f"note: {totals['unpriced']} of {totals['generations']} records not priced: costs are partial.")
-    if totals["not_final"]:
-        _say(
-            f"note: {totals['not_final']} records were not final when looked up; --refresh looks them up "
-            "again."
-        )
+    for caveat in report_caveats(totals):
+        _say(f"note: {caveat}")
     if not totals["generations"] and state.exists:
         whose = "in the ledger" if all_keys else "for this key"
         span = (

@@ -222,6 +222,26 @@ def no_key_for_report() -> str:
     )
 
 
+def _records(count: int) -> str:
+    return f"{count} record" if count == 1 else f"{count} records"
+
+
+def report_caveats(totals: dict[str, Any]) -> list[str]:
+    """What to know about a report's totals: a partial cost, records that may still change."""
+    caveats = []
+    if totals["unpriced"]:
+        caveats.append(
+            f"{totals['unpriced']} of {_records(totals['generations'])} not priced: the cost is partial."
+        )
+    if totals["not_final"]:
+        verb = "was" if totals["not_final"] == 1 else "were"
+        caveats.append(
+            f"{_records(totals['not_final'])} {verb} not final when looked up; `kushrouter-mcp report "
+            "--refresh` looks them up again."
+        )
+    return caveats
+
+
 def summarize_report(report: dict[str, Any], state: LedgerState | None) -> str:
     """The period, the table and what to know about its figures; or why there is nothing in it."""
     period = f"{report['since']} to {report['until']} (UTC)"
@@ -232,15 +252,7 @@ def summarize_report(report: dict[str, Any], state: LedgerState | None) -> str:
     lines = [f"Usage from {period}{grouped}, from this server's ledger:", report_table(report)]
     if report["more_rows"]:
         lines.append(f"{report['more_rows']} more rows not shown (raise limit); the total counts them.")
-    if totals["unpriced"]:
-        lines.append(
-            f"{totals['unpriced']} of {totals['generations']} records not priced: the cost is a partial sum."
-        )
-    if totals["not_final"]:
-        lines.append(
-            f"{totals['not_final']} records were not final when looked up; `kushrouter-mcp report --refresh` "
-            "looks them up again."
-        )
+    lines += report_caveats(totals)
     if state is not None and state.problem:
         lines.append(
             f"The ledger can't be written right now ({state.problem}): new lookups are not being kept."
