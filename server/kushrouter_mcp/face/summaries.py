@@ -234,10 +234,10 @@ def report_caveats(totals: dict[str, Any]) -> list[str]:
             f"{totals['unpriced']} of {_records(totals['generations'])} not priced: the cost is partial."
         )
     if totals["not_final"]:
-        verb = "was" if totals["not_final"] == 1 else "were"
+        verb, pronoun = ("was", "it") if totals["not_final"] == 1 else ("were", "them")
         caveats.append(
             f"{_records(totals['not_final'])} {verb} not final when looked up; `kushrouter-mcp report "
-            "--refresh` looks them up again."
+            f"--refresh` looks {pronoun} up again."
         )
     return caveats
 
