@@ -213,6 +213,23 @@ def verdict(label: str, ours: float, floor: float, unit: str, goal: float, digit
     )
 
 
+def print_alternating(
+    steady: dict[str, list[float]], batches: dict[str, list[float]], warm_up: int, ids: int, concurrency: int
+) -> None:
+    """The timings of two servers measured in turns (ours first, the floor second, in seconds): each
+    one's steady-state calls, the ratio per pair of calls, and each one's batch rounds."""
+    ours, floor = steady
+    print(f"steady state, {len(steady[ours])} calls each, alternating, after {warm_up} warm-up calls each:")
+    for name, times in steady.items():
+        print(describe(f"  {name:<10}", times, "ms", 1000, digits=2))
+    pairs = [a / b for a, b in zip(steady[ours], steady[floor], strict=True)]
+    print(describe("  ratio per pair", pairs, "x", digits=2))
+    print(f"{ids}-id get_generations, concurrency {concurrency}, {len(batches[ours])} rounds each:")
+    for name, times in batches.items():
+        rounds = ", ".join(f"{t * 1000:.0f}" for t in times)
+        print(f"  {name:<10}: median {statistics.median(times) * 1000:.1f} ms (rounds: {rounds})")
+
+
 def proc_status_kib(pid: int, field: str) -> int:
     """A figure in KiB from /proc/<pid>/status (Linux): VmRSS is resident now, VmHWM its peak."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -30,7 +30,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from _common import OURS, UNCACHED, StdioServer, describe, publish, server_env, verdict
+from _common import OURS, UNCACHED, StdioServer, print_alternating, publish, server_env, verdict
 from kushrouter_mcp.sandbox.processes import running_sandbox
 from kushrouter_mcp.sandbox.samples import ALICE_KEY, API_KEY_IDS, SEED_RECORDS
 
@@ -123,17 +123,9 @@ def measure(
     return {"steady": steady, "cpu": cpu, "batches": batches}
 
 
-def report(figures: dict[str, Any], calls: int, ids: list[str], rounds: int) -> None:
+def report(figures: dict[str, Any], ids: list[str]) -> None:
     steady, cpu, batches = figures["steady"], figures["cpu"], figures["batches"]
-    print(f"steady state, {calls} calls each, alternating, after {WARM_UP_CALLS} warm-up calls each:")
-    for name, times in steady.items():
-        print(describe(f"  {name:<10}", times, "ms", 1000, digits=2))
-    pairs = [a / b for a, b in zip(steady["ledger on"], steady["ledger off"], strict=True)]
-    print(describe("  ratio per pair", pairs, "x", digits=2))
-    print(f"{len(ids)}-id get_generations, concurrency {CONCURRENCY}, {rounds} rounds each:")
-    for name, times in batches.items():
-        rounds_text = ", ".join(f"{t * 1000:.0f}" for t in times)
-        print(f"  {name:<10}: median {median(times) * 1000:.1f} ms (rounds: {rounds_text})")
+    print_alternating(steady, batches, WARM_UP_CALLS, len(ids), CONCURRENCY)
     print(
         f"ledger on / off, server CPU per lookup: ours {cpu['ledger on'] * 1000:.2f} ms, "
         f"floor {cpu['ledger off'] * 1000:.2f} ms -> ratio {cpu['ledger on'] / cpu['ledger off']:.2f}x "
@@ -160,7 +152,7 @@ def main() -> None:
         # The servers have stopped, so every queued row is written (atexit) or the bench fails here.
         missing = set(ids) - ids_in_ledger(ledger_path)
         assert not missing, f"{len(missing)} ids looked up are not in the ledger, e.g. {sorted(missing)[:3]}"
-    report(figures, args.calls, ids, args.batch_rounds)
+    report(figures, ids)
 
 
 if __name__ == "__main__":

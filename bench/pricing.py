@@ -26,7 +26,7 @@ import argparse
 from statistics import median
 from typing import Any
 
-from _common import OURS, UNCACHED, StdioServer, describe, publish, server_env, verdict
+from _common import OURS, UNCACHED, StdioServer, describe, print_alternating, publish, server_env, verdict
 from kushrouter_mcp.sandbox.processes import running_sandbox
 from kushrouter_mcp.sandbox.samples import ALICE_KEY, API_KEY_IDS, SEED_RECORDS
 
@@ -133,15 +133,7 @@ def main() -> None:
         f"  first priced lookup costs {extra:.0f} ms more: importing genai-prices in a worker thread "
         "while the upstream request is in flight, and waiting for it"
     )
-    print(f"steady state, {args.calls} calls each, alternating, after {WARM_UP_CALLS} warm-up calls each:")
-    for name, times in steady.items():
-        print(describe(f"  {name:<10}", times, "ms", 1000, digits=2))
-    pairs = [a / b for a, b in zip(steady["priced"], steady["not priced"], strict=True)]
-    print(describe("  ratio per pair", pairs, "x", digits=2))
-    print(f"{len(ids)}-id get_generations, concurrency {CONCURRENCY}, {args.batch_rounds} rounds each:")
-    for name, times in batches.items():
-        rounds = ", ".join(f"{t * 1000:.0f}" for t in times)
-        print(f"  {name:<10}: median {median(times) * 1000:.1f} ms (rounds: {rounds})")
+    print_alternating(steady, batches, WARM_UP_CALLS, len(ids), CONCURRENCY)
     print(
         f"first lookup after start: ours {median(first['priced']) * 1000:.1f} ms, "
         f"floor {median(first['not priced']) * 1000:.1f} ms -> ratio "
