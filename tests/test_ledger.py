@@ -375,6 +375,52 @@ def test_a_directory_that_cant_be_made_is_one_warning_and_nothing_to_read(
     assert report["rows"] == [] and not state.exists and state.problem is not None
 
 
+def test_a_directory_made_later_is_written_again_and_said_so(
+    tmp_path: Path, ledgers: list[Ledger], caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a regular file where the ledger's directory belongs")
+    ledger = open_ledger(ledgers, blocker / "ledger.sqlite3")
+    written(ledger, KEY, record("gen-lost"))
+    assert ledger.problem is not None and ledger.dropped == 1
+    blocker.unlink()  # the user fixes it; the next rows are written, no restart needed
+    written(ledger, KEY, record("gen-kept"))
+    assert ledger.problem is None
+    assert set(rows(blocker / "ledger.sqlite3")) == {"gen-kept"}
+    assert len(warnings_about(caplog, "is written again")) == 1
+
+
+def test_a_writer_too_far_behind_drops_new_rows_counts_them_and_says_so_once(
+    tmp_path: Path, ledgers: list[Ledger], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kushrouter_mcp.ledger import ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "MAX_PENDING", 3)
+    ledger = open_ledger(ledgers, tmp_path / "ledger.sqlite3")
+    for n in range(10):  # queued within microseconds: the writer is still gathering its first rows
+        ledger.record(KEY, record(f"gen-{n}"))
+    assert ledger.flush(10)
+    assert ledger.dropped == 7
+    assert set(rows(tmp_path / "ledger.sqlite3")) == {"gen-0", "gen-1", "gen-2"}
+    assert len(warnings_about(caplog, "new rows are dropped")) == 1
+
+
+def test_the_usage_report_tool_answers_an_unreadable_ledger_with_an_error_naming_the_file(
+    tmp_path: Path, ledgers: list[Ledger]
+) -> None:
+    import anyio
+
+    from kushrouter_mcp.face import tools
+
+    path = tmp_path / "ledger.sqlite3"
+    path.write_bytes(b"not an SQLite file at all\n" * 100)
+    ledger = open_ledger(ledgers, path)
+    result = anyio.run(tools.usage_report, ledger, KEY, "30d")
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert result.is_error and str(path) in text and "KUSHROUTER_MCP_LEDGER" in text, text
+    assert "Traceback" not in text and LEAK_CANARY not in text
+
+
 # --- Through a server: lookups go on ---------------------------------------------------------------
 
 

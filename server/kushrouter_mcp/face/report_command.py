@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 import anyio
 
-from ..ledger import Ledger, LedgerState
+from ..ledger import Ledger, LedgerState, ledger_for
 from ..ledger.errors import LedgerError
 from ..ledger.export import (
     record_columns,
@@ -48,7 +48,7 @@ from ..reports.periods import (
     parse_period,
 )
 from ..reports.report import report_table
-from ..settings.config import LEDGER_OFF, ConfigError, Settings
+from ..settings.config import ConfigError, Settings
 from ..settings.keys import ApiKey
 from ..settings.logs import configure_logging
 from ..upstream.batch import lookup_many
@@ -56,7 +56,7 @@ from ..upstream.cache import is_final
 from ..upstream.client import GenerationsApi
 from ..upstream.failures import ErrorKind
 from .costs import costs_for, served_lookups
-from .summaries import report_caveats
+from .summaries import recorded_span, report_caveats, report_heading
 
 PROG = "kushrouter-mcp"
 REFRESH_WINDOW = timedelta(days=7)  # KushRouter keeps records about a week: older ones are gone
@@ -137,12 +137,13 @@ def _whole_number(text: str) -> object:
 
 
 def _ledger(settings: Settings) -> Ledger:
-    if settings.ledger == LEDGER_OFF:
+    ledger = ledger_for(settings)
+    if ledger is None:
         raise ConfigError(
             "the ledger is off (KUSHROUTER_MCP_LEDGER=off), so there is nothing to report: unset "
             "KUSHROUTER_MCP_LEDGER, or set it to the ledger's file."
         )
-    return Ledger(Path(settings.ledger) if settings.ledger else None)
+    return ledger
 
 
 def _key_for(options: ReportOptions, key: ApiKey | None) -> ApiKey | None:
@@ -234,9 +235,7 @@ def _report_writer(options: ReportOptions, ledger: Ledger, key: ApiKey | None, a
 
 
 def _report_heading(report: dict[str, Any], all_keys: bool) -> str:
-    grouped = f", by {' and '.join(report['group_by'])}" if report["group_by"] else ""
-    whose = "every key's" if all_keys else "this key's"
-    return f"Usage from {report['since']} to {report['until']} (UTC){grouped}, {whose} records in the ledger:"
+    return report_heading(report, f"{'every' if all_keys else 'this'} key's records in the ledger")
 
 
 def _notes_on_report(report: dict[str, Any], state: LedgerState, all_keys: bool) -> None:
@@ -247,16 +246,8 @@ def _notes_on_report(report: dict[str, Any], state: LedgerState, all_keys: bool)
         _say(f"note: {caveat}")
     if not totals["generations"] and state.exists:
         whose = "in the ledger" if all_keys else "for this key"
-        span = (
-            f"; its {state.key_rows} records run from {_day(state.first_at)} to {_day(state.last_at)}"
-            if state.key_rows
-            else ""
-        )
+        span = f"; its {recorded_span(state)}" if state.key_rows else ""
         _say(f"note: nothing recorded from {report['since']} to {report['until']} {whose}{span}.")
-
-
-def _day(epoch: float | None) -> str:
-    return "?" if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _records_writer(options: ReportOptions, ledger: Ledger, key: ApiKey | None, asked: _Asked) -> Writer:

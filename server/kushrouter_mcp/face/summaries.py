@@ -248,8 +248,7 @@ def summarize_report(report: dict[str, Any], state: LedgerState | None) -> str:
     totals = report["totals"]
     if not totals["generations"]:
         return f"Nothing recorded from {period}. {_why_empty(state)}"
-    grouped = f", by {' and '.join(report['group_by'])}" if report["group_by"] else ""
-    lines = [f"Usage from {period}{grouped}, from this server's ledger:", report_table(report)]
+    lines = [report_heading(report, "from this server's ledger"), report_table(report)]
     if report["more_rows"]:
         lines.append(f"{report['more_rows']} more rows not shown (raise limit); the total counts them.")
     lines += report_caveats(totals)
@@ -275,11 +274,19 @@ def _why_empty(state: LedgerState | None) -> str:
             "records apart from the others'. Look ids up to add them; records made with another key, or "
             f"looked up on another machine, are not here.{problem}"
         )
+    return f"This key's {recorded_span(state)}: widen since and until to include them.{problem}"
+
+
+def report_heading(report: dict[str, Any], whose: str) -> str:
+    """`Usage from … to … (UTC), by day and model, <whose>:`"""
+    grouped = f", by {' and '.join(report['group_by'])}" if report["group_by"] else ""
+    return f"Usage from {report['since']} to {report['until']} (UTC){grouped}, {whose}:"
+
+
+def recorded_span(state: LedgerState) -> str:
+    """`12 records in the ledger run from … to … (UTC)`: where to look when a period is empty."""
     first, last = (_day(state.first_at), _day(state.last_at))
-    return (
-        f"This key's {state.key_rows} records in the ledger run from {first} to {last} (UTC): widen since "
-        f"and until to include them.{problem}"
-    )
+    return f"{state.key_rows} records in the ledger run from {first} to {last} (UTC)"
 
 
 def _day(epoch: float | None) -> str:

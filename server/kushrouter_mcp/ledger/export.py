@@ -18,8 +18,8 @@ from ..records.models import USAGE_FIELDS, estimate_of
 from ..records.times import request_time
 from ..records.totals import COST_PLACES, usd
 from ..reports.periods import iso
-from ..reports.report import SUM_FIELDS
-from .rows import KEY_GROUP, short_identity
+from ..reports.report import SUM_FIELDS, aligned
+from .rows import KEY_GROUP, short_identity, text_or_none
 
 ESTIMATE_PARTS = ("input", "cache_read", "cache_write", "output")
 RECORD_COLUMNS: tuple[str, ...] = (
@@ -67,32 +67,28 @@ def record_row(entry: dict[str, Any], all_keys: bool) -> dict[str, Any]:
     row: dict[str, Any] = {KEY_GROUP: short_identity(entry["key_identity"])} if all_keys else {}
     row.update(
         {
-            "id": _text(record.get("id")),
+            "id": text_or_none(record.get("id")),
             "created_at": iso(made) if made else None,
             "first_seen": _epoch_iso(entry["first_seen"]),
             "last_seen": _epoch_iso(entry["last_seen"]),
-            "model": _text(record.get("model")),
-            "endpoint": _text(record.get("endpoint")),
+            "model": text_or_none(record.get("model")),
+            "endpoint": text_or_none(record.get("endpoint")),
             "stream": record.get("stream") if isinstance(record.get("stream"), bool) else None,
-            "finish_reason": _text(record.get("finish_reason")),
-            "status": _text(record.get("status")),
+            "finish_reason": text_or_none(record.get("finish_reason")),
+            "status": text_or_none(record.get("status")),
             "final": bool(entry["final"]),
         }
     )
     row.update({name: _count(usage.get(name)) for name in USAGE_FIELDS})
     row["estimated_cost_usd"] = _amount(estimate.get("total"))
     row.update({f"cost_{part}": _amount(estimate.get(part)) for part in ESTIMATE_PARTS})
-    row["cost_source"] = _text(estimate.get("source"))
-    row["apiKeyId"] = _text(record.get("apiKeyId"))
+    row["cost_source"] = text_or_none(estimate.get("source"))
+    row["apiKeyId"] = text_or_none(record.get("apiKeyId"))
     return row
 
 
 def _epoch_iso(seconds: float) -> str:
     return iso(datetime.fromtimestamp(seconds, UTC))
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _count(value: object) -> int | None:
@@ -202,15 +198,3 @@ def _table_cell(name: str, row: dict[str, Any]) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return "—" if value is None else str(value)
-
-
-def aligned(lines: Sequence[Sequence[str]], text_columns: int) -> str:
-    """Cells in columns two spaces apart: the first `text_columns` left-aligned, the rest right."""
-    widths = [max(len(cells[i]) for cells in lines) for i in range(len(lines[0]))]
-    return "\n".join(
-        "  ".join(
-            cell.ljust(width) if i < text_columns else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-        for cells in lines
-    )

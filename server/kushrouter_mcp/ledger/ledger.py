@@ -82,7 +82,8 @@ class Ledger:
         self._closing = False
         self._file: SqliteLedgerFile | None = None
         self.problem: str | None = None  # why writing fails now; None while it works
-        self.dropped = 0
+        self.dropped = 0  # rows not written: the queue overflowed, or writing failed
+        self._overflowed = 0
 
     @property
     def path(self) -> Path:
@@ -190,7 +191,8 @@ class Ledger:
 
     def _drop(self, rows: int) -> None:
         self.dropped += rows
-        if self.dropped == rows:
+        self._overflowed += rows
+        if self._overflowed == rows:  # the first overflow: said once, not once per lookup
             logger.warning(
                 "the ledger's writer is behind by %d rows; new rows are dropped until it catches up",
                 MAX_PENDING,

@@ -8,12 +8,11 @@ that time's UTC day, stored so a report by day groups on a plain integer.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from ..records.models import USAGE_FIELDS
 from ..records.times import request_time
-from ..records.totals import estimated_total
+from ..records.totals import estimated_total, token_count
 from ..reports.report import day_number
 from ..upstream.cache import is_final
 
@@ -44,12 +43,6 @@ def short_identity(identity_hex: str) -> str:
     return identity_hex[:SHORT_IDENTITY_HEX]
 
 
-def token_count(usage: Mapping[str, Any], name: str) -> int:
-    """A usage field as a count: a missing or non-integer value counts 0 (as the batch totals)."""
-    value = usage.get(name)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def ledger_row(identity: bytes, record: dict[str, Any], seen_at: float) -> tuple[Any, ...]:
     """The row for `record`, seen at `seen_at` (epoch seconds) by the key with `identity`."""
     made = request_time(record.get("created_at"))
@@ -64,9 +57,9 @@ def ledger_row(identity: bytes, record: dict[str, Any], seen_at: float) -> tuple
         made.isoformat() if made else None,
         seen_at,
         seen_at,
-        _text(record.get("model")),
-        _text(record.get("endpoint")),
-        _text(record.get("status")),
+        text_or_none(record.get("model")),
+        text_or_none(record.get("endpoint")),
+        text_or_none(record.get("status")),
         int(is_final(record)),
         *(token_count(usage, name) for name in USAGE_FIELDS),
         estimated_total(record),
@@ -74,5 +67,6 @@ def ledger_row(identity: bytes, record: dict[str, Any], seen_at: float) -> tuple
     )
 
 
-def _text(value: object) -> str | None:
+def text_or_none(value: object) -> str | None:
+    """A record's text field, or None when it is missing, empty or not text."""
     return value if isinstance(value, str) and value else None

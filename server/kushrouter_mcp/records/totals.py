@@ -7,13 +7,19 @@ estimates off) is counted in `unpriced`, so a partial sum never looks complete.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .models import USAGE_FIELDS, estimate_of
 
 UNKNOWN = "unknown"
 COST_PLACES = 12  # as the estimates themselves: a trillionth of a dollar
+
+
+def token_count(usage: Mapping[str, Any], name: str) -> int:
+    """A usage field as a count: a missing or non-integer value counts 0."""
+    value = usage.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 class Totals:
@@ -29,11 +35,10 @@ class Totals:
     def add(self, record: dict[str, Any]) -> None:
         counts = self.counts
         counts["generations"] += 1
-        usage = record.get("usage") or {}
+        usage = record.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
         for name in USAGE_FIELDS:
-            value = usage.get(name)
-            if isinstance(value, int) and not isinstance(value, bool):
-                counts[name] += value
+            counts[name] += token_count(usage, name)
         cost = estimated_total(record)
         if cost is None:
             self.unpriced += 1

@@ -113,13 +113,18 @@ def report_table(report: dict[str, Any]) -> str:
     lines = [[*(str(row[name]) for name in group_by), *_numbers(row), _cost_cell(row)] for row in rows]
     total = report["totals"]
     lines.append(["total", *[""] * (len(group_by) - 1), *_numbers(total), _cost_cell(total)])
-    widths = [max(len(cells[i]) for cells in (header, *lines)) for i in range(len(header))]
+    return aligned([header, *lines], len(group_by))
+
+
+def aligned(lines: Sequence[Sequence[str]], text_columns: int) -> str:
+    """Cells in columns two spaces apart: the first `text_columns` left-aligned, the rest right."""
+    widths = [max(len(cells[i]) for cells in lines) for i in range(len(lines[0]))]
     return "\n".join(
         "  ".join(
-            cell.ljust(width) if i < len(group_by) else cell.rjust(width)
+            cell.ljust(width) if i < text_columns else cell.rjust(width)
             for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
-        for cells in (header, *lines)
+        for cells in lines
     )
 
 
