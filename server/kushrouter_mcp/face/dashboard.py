@@ -8,7 +8,9 @@ package; it is read when asked for, so start-up never touches it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import anyio
 from mcp.server.apps import APP_MIME_TYPE, Apps
@@ -34,6 +36,25 @@ def read_page(path: Path = PAGE) -> str:
         raise PageMissing(
             f"The usage dashboard page {path} cannot be read ({reason}); reinstall kushrouter-mcp"
         ) from None
+
+
+# In a <script> element only `</script` (and `<!--`) end or derail it, but a JSON string may hold
+# anything a record does: these written as JSON escapes, no record text can close the element.
+_SCRIPT_SAFE = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def report_page(structured_content: dict[str, Any], page: Path = PAGE) -> str:
+    """The page with a usage_report result in its data slot: the HTML report, readable with no server."""
+    html = read_page(page)
+    if html.count(DATA_SLOT) != 1:
+        raise PageMissing(
+            f"The usage dashboard page {page} has no single data slot ({DATA_SLOT}); reinstall kushrouter-mcp"
+        )
+    data = {"tool": "usage_report", "structuredContent": structured_content}
+    embedded = json.dumps(data, ensure_ascii=False).translate(_SCRIPT_SAFE)
+    return html.replace(DATA_SLOT, DATA_SLOT.replace("></", f">{embedded}</"))
 
 
 class DashboardPage(FileResource):
