@@ -28,7 +28,8 @@ from mcp.types import DiscoverResult
 from conftest import server_env
 from http_helpers import MODERN, MODES, StartHttp
 from kushrouter_mcp.face.app import create_server
-from kushrouter_mcp.face.dashboard import PAGE, RESOURCE_URI
+from kushrouter_mcp.face.dashboard import RESOURCE_URI
+from kushrouter_mcp.face.dashboard_page import PAGE
 from kushrouter_mcp.sandbox.processes import kushrouter_command
 from kushrouter_mcp.sandbox.runner import RunningSandbox
 from kushrouter_mcp.sandbox.samples import ANTHROPIC_ID, CHAT_ID, RESPONSES_ID, UNPRICED_ID

@@ -29,7 +29,7 @@ import pytest
 
 from conftest import server_env, stdio_server
 from costs_helpers import CLOSE, amounts, record_prices
-from kushrouter_mcp.face.dashboard import DATA_SLOT, PAGE
+from kushrouter_mcp.face.dashboard_page import DATA_SLOT, PAGE
 from kushrouter_mcp.records.models import USAGE_FIELDS
 from kushrouter_mcp.reports.report import SUM_FIELDS
 from kushrouter_mcp.sandbox.runner import RunningSandbox

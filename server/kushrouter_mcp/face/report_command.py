@@ -56,7 +56,7 @@ from ..upstream.batch import lookup_many
 from ..upstream.cache import is_final
 from ..upstream.client import GenerationsApi
 from ..upstream.failures import ErrorKind
-from . import dashboard
+from . import dashboard_page
 from .costs import costs_for, served_lookups
 from .summaries import recorded_span, report_caveats, report_heading
 
@@ -248,9 +248,9 @@ def _report_writer(options: ReportOptions, ledger: Ledger, key: ApiKey | None, a
 
 def _html_report(content: dict[str, Any]) -> str:
     try:
-        return dashboard.report_page(content)
-    except dashboard.PageMissing as missing:
-        raise ConfigError(str(missing)) from None
+        return dashboard_page.report_page(content)
+    except dashboard_page.PageUnusable as unusable:
+        raise ConfigError(str(unusable)) from None
 
 
 def _report_heading(report: dict[str, Any], all_keys: bool) -> str:
