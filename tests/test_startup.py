@@ -45,3 +45,29 @@ def test_the_probe_sees_what_is_imported() -> None:
     )
     assert {"httpx", "kushrouter_mcp.extraction.extract", "genai_prices", "kushrouter_mcp.pricing"} <= loaded
     assert {"sqlite3", "platformdirs", "kushrouter_mcp.ledger.sqlite"} <= loaded
+
+
+OPENS_THE_PAGE = (
+    "import sys\nopened = []\n"
+    "sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == 'open' else None)\n"
+    f"{STDIO_START}\n"
+    "from kushrouter_mcp.face import app, dashboard_page\n"
+    "from kushrouter_mcp.settings.config import Settings\n"
+    "app.create_server(Settings())\n{then}\n"
+    "print(any(path.endswith('usage-dashboard.html') for path in opened))"
+)
+
+
+@pytest.mark.parametrize(("then", "reads_it"), [("", False), ("dashboard_page.read_page()", True)])
+def test_a_start_does_not_read_the_dashboard_page(then: str, reads_it: bool) -> None:
+    """The page is read when a client asks for it; the probe sees the read when there is one."""
+    probe = OPENS_THE_PAGE.format(then=then)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(reads_it)]
+
+
+def test_the_report_command_loads_no_sdk() -> None:
+    """`kushrouter-mcp report` (its HTML format included) reads a file and a ledger: no MCP SDK."""
+    loaded = loaded_after("import kushrouter_mcp.face.report_command")
+    assert "kushrouter_mcp.face.dashboard_page" in loaded
+    assert not {name for name in loaded if name == "mcp" or name.startswith("mcp.")}
