@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html.parser
 import io
 import json
 import re
@@ -28,6 +29,7 @@ import pytest
 
 from conftest import server_env, stdio_server
 from costs_helpers import CLOSE, amounts, record_prices
+from kushrouter_mcp.face.dashboard import DATA_SLOT, PAGE
 from kushrouter_mcp.records.models import USAGE_FIELDS
 from kushrouter_mcp.reports.report import SUM_FIELDS
 from kushrouter_mcp.sandbox.runner import RunningSandbox
@@ -430,6 +432,98 @@ def test_output_writes_the_file_whole_and_says_so_on_stderr(filled: Filled, tmp_
     assert sorted(path.name for path in tmp_path.iterdir()) == ["usage.csv"], "no temporary file left"
 
 
+# --- The HTML report ------------------------------------------------------------------------------
+
+
+class Scripts(html.parser.HTMLParser):
+    """A page's <script> elements as a browser's tokenizer splits them: (attributes, text) each."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.scripts: list[tuple[dict[str, str | None], str]] = []
+        self._open: dict[str, str | None] | None = None
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script":
+            self._open = dict(attrs)
+            self.scripts.append((self._open, ""))
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            attrs, text = self.scripts[-1]
+            self.scripts[-1] = (attrs, text + data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._open = None
+
+
+def embedded_data(page: str) -> Any:
+    """The JSON in the page's one kushrouter-data element, read as a browser would read it."""
+    scripts = Scripts(page).scripts
+    (text,) = [text for attrs, text in scripts if attrs.get("id") == "kushrouter-data"]
+    return json.loads(text)
+
+
+def without_data(page: str) -> str:
+    """The page with its data slot emptied again: the installed page, if nothing else was added."""
+    start = page.index(DATA_SLOT.split("></")[0] + ">")
+    end = page.index("</script>", start)
+    return page[:start] + DATA_SLOT + page[end + len("</script>") :]
+
+
+def test_html_embeds_exactly_what_json_writes_in_the_installed_page(filled: Filled) -> None:
+    asked = (*PERIOD, "--by", "day,model", "--limit", "100")
+    page = ok(run_report(*asked, "--format", "html", ledger=filled.ledger), filled.ledger).stdout
+    as_json = json.loads(
+        ok(run_report(*asked, "--format", "json", ledger=filled.ledger), filled.ledger).stdout
+    )
+    assert embedded_data(page) == {"tool": "usage_report", "structuredContent": as_json}
+    assert as_json == filled.alice_tool_report, "the tool's own structured content"
+    assert without_data(page) == PAGE.read_text(encoding="utf-8"), "stdout holds the page and nothing else"
+    assert len(Scripts(page).scripts) == len(Scripts(PAGE.read_text(encoding="utf-8")).scripts)
+
+
+def test_html_to_output_is_owner_only_whole_and_keyless(filled: Filled, tmp_path: Path) -> None:
+    target = tmp_path / "usage.html"
+    target.write_text("an older page\n")
+    target.chmod(0o644)
+    done = ok(
+        run_report(*PERIOD, "--all-keys", "--format", "html", "--output", str(target), ledger=filled.ledger),
+        filled.ledger,
+    )
+    assert done.stdout == ""
+    content = target.read_text(encoding="utf-8")
+    data = embedded_data(content)["structuredContent"]
+    assert f"kushrouter-mcp: wrote {len(data['rows'])} rows to {target}" in done.stderr.splitlines()
+    identities = {row["key_identity"] for row in data["rows"]}
+    assert identities == {identity_of(ALICE_KEY, filled.ledger), identity_of(BOB_KEY, filled.ledger)}
+    assert data["totals"]["generations"] == len(ALICE) + len(BOB)
+    assert ALICE_KEY not in content and BOB_KEY not in content, "identities, never keys"
+    assert target.stat().st_mode & 0o777 == 0o600, "owner-only, as the ledger"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["usage.html"], "no temporary file left"
+
+
+def test_a_model_named_like_markup_stays_data_in_the_html(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    hostile = "</script><script>alert(1)</script><!-- & \u2028\u2029"
+    record = generation("chatcmpl-report-markup", START + HOUR, hostile, CHAT, usage(10, 1))
+    anyio.run(look_up, sandbox, ledger, "alice", [record], tmp_path / "server.log")
+    page = ok(run_report(*PERIOD, "--by", "model", "--format", "html", ledger=ledger), ledger).stdout
+    (row,) = embedded_data(page)["structuredContent"]["rows"]
+    assert row["model"] == hostile, "the name arrives whole, as data"
+    assert "alert(1)" not in {text for _, text in Scripts(page).scripts}, "no script of its own"
+    assert len(Scripts(page).scripts) == len(Scripts(PAGE.read_text(encoding="utf-8")).scripts)
+    for raw in ("</script><script>", "<!--", "\u2028", "\u2029"):
+        assert raw not in page.replace(PAGE.read_text(encoding="utf-8"), ""), raw
+    data_text = page[
+        page.index(DATA_SLOT.split("></")[0]) : page.index("</script>", page.index("kushrouter-data"))
+    ]
+    assert "<" not in data_text.split(">", 1)[1] and "&" not in data_text, "escaped as \\u003c, \\u0026"
+
+
 # --- Refresh --------------------------------------------------------------------------------------
 
 
@@ -496,6 +590,7 @@ def test_refresh_looks_up_again_what_was_not_final_and_the_row_is_updated(
         (("--limit", "many"), {}, ("--limit must be a whole number",)),
         (("--format", "xlsx"), {}, ("invalid choice: 'xlsx'", "table", "csv", "report --help")),
         (("--records", "--by", "model"), {}, ("--by", "--records")),
+        (("--records", "--format", "html"), {}, ("--format html", "--records", "csv, json or jsonl")),
         (("--frobnicate",), {}, ("unrecognized arguments: --frobnicate",)),
     ],
 )

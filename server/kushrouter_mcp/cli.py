@@ -45,6 +45,8 @@ commands:
                                           what KUSHROUTER_API_KEY's lookups cost, from the ledger
   kushrouter-mcp report --since 2026-11-01 --until 2026-11-30 --records --format csv --output nov.csv
                                           one CSV row per generation of November, for a spreadsheet
+  kushrouter-mcp report --since 30d --format html --output usage.html
+                                          the report as a chart in one page, to open from disk or mail
   kushrouter-mcp report --refresh         look up again the records that were not final, then report
   kushrouter-mcp demo                     offline end-to-end demonstration (no key, no network)
   kushrouter-mcp sandbox --port 8787      offline KushRouter-compatible API to develop against
@@ -54,7 +56,7 @@ environment:
 """
 
 
-REPORT_FORMATS = ("table", "csv", "json", "jsonl")
+REPORT_FORMATS = ("table", "csv", "json", "jsonl", "html")
 SANDBOX_PORT = Number(int, 0, 65535, "PORT")  # 0: any free port, which the sandbox prints
 _KEY_LIKE = re.compile(r"kr_[^\s'\"]+")  # a key as argparse quotes it
 
@@ -129,7 +131,7 @@ def build_parser() -> _Parser:
 def _add_report(parser: _Parser, commands: Any) -> None:
     report = commands.add_parser(
         "report",
-        help="usage from the ledger, as a table, CSV or JSON",
+        help="usage from the ledger, as a table, CSV, JSON or an HTML page",
         description="The usage_report tool's report from the ledger (KUSHROUTER_MCP_LEDGER, or the "
         "default file), for the key in KUSHROUTER_API_KEY: sums by day, model or endpoint, or with "
         "--records one row per generation. Times are UTC and go by when the request was made. The "
@@ -149,7 +151,11 @@ def _add_report(parser: _Parser, commands: Any) -> None:
         help='0 to 2 of day, model, endpoint, comma-separated (default: day,model; "" for the total)',
     )
     parser.option(
-        report, "--format", choices=REPORT_FORMATS, default="table", help="table (default), csv, json, jsonl"
+        report,
+        "--format",
+        choices=REPORT_FORMATS,
+        default="table",
+        help="table (default), csv, json, jsonl, html (the report as a standalone page)",
     )
     parser.option(report, "--output", metavar="FILE", help="write to FILE (replaced whole) instead of stdout")
     parser.option(report, "--records", action="store_true", help="one row per generation instead of sums")

@@ -25,7 +25,7 @@ from ..settings.config import Settings
 from ..settings.keys import ApiKey, KeySource, is_caller_key_principal
 from ..upstream.batch import Progress, RecordLookup
 from ..upstream.client import GenerationsApi
-from . import contracts, prompts, tools
+from . import contracts, dashboard, prompts, tools
 from .contracts import BatchResult, UsageReport
 from .costs import Costs, costs_for, served_lookups
 from .stopping import AnswerStoppedCalls
@@ -104,6 +104,36 @@ def create_server(
         finally:
             await api.aclose()
 
+    # The two tools whose results the usage dashboard draws, for hosts that render MCP Apps views.
+    apps = dashboard.apps()
+
+    @apps.tool(
+        resource_uri=dashboard.RESOURCE_URI,
+        **_read_only_tool("Look up many KushRouter generations", contracts.GET_GENERATIONS_DESCRIPTION, True),
+    )
+    async def get_generations(
+        ids: contracts.IdsArgument,
+        ctx: Context[AppState],
+        wait_seconds: contracts.WaitSecondsArgument = 0,
+    ) -> Annotated[CallToolResult, BatchResult]:
+        state = _state(ctx)
+        return await tools.get_generations(
+            state.records, ids, _api_key(ctx), wait_seconds, state.settings.batch_concurrency, _progress(ctx)
+        )
+
+    @apps.tool(
+        resource_uri=dashboard.RESOURCE_URI,
+        **_read_only_tool("Report usage from the ledger", contracts.USAGE_REPORT_DESCRIPTION, False),
+    )
+    async def usage_report(
+        ctx: Context[AppState],
+        since: contracts.SinceArgument = None,
+        until: contracts.UntilArgument = None,
+        group_by: contracts.GroupByArgument = DEFAULT_GROUP_BY,
+        limit: contracts.LimitArgument = DEFAULT_LIMIT,
+    ) -> Annotated[CallToolResult, UsageReport]:
+        return await tools.usage_report(_state(ctx).ledger, _api_key(ctx), since, until, group_by, limit)
+
     server: MCPServer[AppState] = MCPServer(
         SERVER_NAME,
         title="KushRouter generations",
@@ -114,6 +144,7 @@ def create_server(
         token_verifier=token_verifier,
         auth=auth,
         middleware=[AnswerStoppedCalls()],  # a call cut short by a stop gets an answer saying so
+        extensions=[apps],  # the tools bound above, the dashboard page, and the extension advertised
     )
 
     @server.tool(
@@ -125,19 +156,6 @@ def create_server(
         wait_seconds: contracts.WaitSecondsArgument = 0,
     ) -> Annotated[CallToolResult, Generation]:
         return await tools.get_generation(_state(ctx).records, id, _api_key(ctx), wait_seconds)
-
-    @server.tool(
-        **_read_only_tool("Look up many KushRouter generations", contracts.GET_GENERATIONS_DESCRIPTION, True)
-    )
-    async def get_generations(
-        ids: contracts.IdsArgument,
-        ctx: Context[AppState],
-        wait_seconds: contracts.WaitSecondsArgument = 0,
-    ) -> Annotated[CallToolResult, BatchResult]:
-        state = _state(ctx)
-        return await tools.get_generations(
-            state.records, ids, _api_key(ctx), wait_seconds, state.settings.batch_concurrency, _progress(ctx)
-        )
 
     @server.tool(
         **_read_only_tool("Find the generation id in a response", contracts.EXTRACT_DESCRIPTION, False)
@@ -166,16 +184,6 @@ def create_server(
     async def generation(id: str, ctx: Context[AppState]) -> str:
         record = await tools.read_generation(_state(ctx).records, id, _api_key(ctx))
         return json.dumps(record)
-
-    @server.tool(**_read_only_tool("Report usage from the ledger", contracts.USAGE_REPORT_DESCRIPTION, False))
-    async def usage_report(
-        ctx: Context[AppState],
-        since: contracts.SinceArgument = None,
-        until: contracts.UntilArgument = None,
-        group_by: contracts.GroupByArgument = DEFAULT_GROUP_BY,
-        limit: contracts.LimitArgument = DEFAULT_LIMIT,
-    ) -> Annotated[CallToolResult, UsageReport]:
-        return await tools.usage_report(_state(ctx).ledger, _api_key(ctx), since, until, group_by, limit)
 
     server.prompt(name="audit_usage", title="Audit token usage", description=prompts.AUDIT_USAGE_DESCRIPTION)(
         prompts.audit_usage

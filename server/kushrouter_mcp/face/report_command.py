@@ -1,4 +1,5 @@
-"""`kushrouter-mcp report`: the ledger's usage report, or its records, as a table, CSV, JSON or JSON Lines.
+"""`kushrouter-mcp report`: the ledger's usage report, or its records, as a table, CSV, JSON or JSON Lines;
+the report also as a standalone HTML page (the usage dashboard with the report in it).
 
 It reads the ledger the server writes (KUSHROUTER_MCP_LEDGER, or the default file) for the key in
 KUSHROUTER_API_KEY, or every key's rows with --all-keys. With --refresh it first looks up again the
@@ -55,6 +56,7 @@ from ..upstream.batch import lookup_many
 from ..upstream.cache import is_final
 from ..upstream.client import GenerationsApi
 from ..upstream.failures import ErrorKind
+from . import dashboard
 from .costs import costs_for, served_lookups
 from .summaries import recorded_span, report_caveats, report_heading
 
@@ -119,6 +121,11 @@ def _parse(options: ReportOptions, now: datetime) -> _Asked:
     if options.records and options.by is not None:
         raise ConfigError(
             "--by groups the report and --records lists each generation: give one or the other."
+        )
+    if options.records and options.format == "html":
+        raise ConfigError(
+            "--format html draws the grouped report, not single records: leave out --records, or "
+            "choose --format csv, json or jsonl for the records."
         )
     try:
         period = parse_period(options.since, options.until, now)
@@ -219,6 +226,8 @@ def _report_writer(options: ReportOptions, ledger: Ledger, key: ApiKey | None, a
     report, state = ledger.report(key, asked.period, group_by, asked.limit or MAX_LIMIT)
     _notes_on_report(report, state, key is None)
     rows: list[dict[str, Any]] = report["rows"]
+    content = {**report, "ledger": "on"}  # the usage_report tool's structured content
+    page = _html_report(content) if options.format == "html" else ""  # before anything is written
 
     def write(out: TextIO) -> int:
         if options.format == "csv":
@@ -226,12 +235,22 @@ def _report_writer(options: ReportOptions, ledger: Ledger, key: ApiKey | None, a
         if options.format == "jsonl":
             return write_jsonl(out, rows)
         if options.format == "json":
-            out.write(json.dumps({**report, "ledger": "on"}, ensure_ascii=False, indent=2) + "\n")
+            out.write(json.dumps(content, ensure_ascii=False, indent=2) + "\n")
+            return len(rows)
+        if options.format == "html":
+            out.write(page)
             return len(rows)
         out.write(f"{_report_heading(report, key is None)}\n{report_table(report)}\n")
         return len(rows)
 
     return write
+
+
+def _html_report(content: dict[str, Any]) -> str:
+    try:
+        return dashboard.report_page(content)
+    except dashboard.PageMissing as missing:
+        raise ConfigError(str(missing)) from None
 
 
 def _report_heading(report: dict[str, Any], all_keys: bool) -> str:
