@@ -27,6 +27,8 @@ export interface ChartModel {
   series: string[];
   /** category → series → the entries summed into that segment */
   cells: Map<string, Map<string, Entry[]>>;
+  /** the series with at least one cost estimate */
+  priced: Set<string>;
 }
 
 const keyOf = (entry: Entry, key: Axis): string => (key === "all" ? "all" : (entry[key] ?? "unknown"));
@@ -77,7 +79,10 @@ export function chartModel(data: Dashboard, axis: Axis, metric: Metric): ChartMo
     const [cb, tb] = seriesTotals.get(b) as [number, number];
     return cb - ca || tb - ta || a.localeCompare(b);
   });
-  return { axis, metric, seriesKey, categories, series, cells };
+  const priced = new Set(
+    data.entries.filter((entry) => entry.sums.estimated_cost_usd !== null).map((entry) => keyOf(entry, seriesKey)),
+  );
+  return { axis, metric, seriesKey, categories, series, cells, priced };
 }
 
 export function colourOf(model: ChartModel, series: string): string {
@@ -85,7 +90,6 @@ export function colourOf(model: ChartModel, series: string): string {
   return index >= 0 && index < PALETTE.length ? PALETTE[index] : OTHERS;
 }
 
-const formatValue = (metric: Metric, value: number): string => (metric === "cost" ? usd(value) : tokens(value));
 
 /** What a hover says about one segment (also the segment's SVG <title>). */
 export function describe(model: ChartModel, category: string, series: string, entries: Entry[]): string {
@@ -121,9 +125,9 @@ export interface Hover {
 /** Draws the chart into `container` (an SVG sized to its width). */
 export function drawChart(container: HTMLElement, model: ChartModel, hover: Hover): void {
   const width = Math.max(280, Math.floor(container.clientWidth || 360));
-  const height = width < 480 ? 220 : 260;
+  const height = width < 480 ? 220 : 240;
   const labelsTilted = model.axis !== "day" || width / Math.max(model.categories.length, 1) < 56;
-  const margin = { top: 10, right: 8, bottom: labelsTilted ? 64 : 28, left: 52 };
+  const margin = { top: 18, right: 8, bottom: labelsTilted ? 64 : 28, left: 52 };
   const innerWidth = width - margin.left - margin.right;
   const innerHeight = height - margin.top - margin.bottom;
 
@@ -164,11 +168,21 @@ export function drawChart(container: HTMLElement, model: ChartModel, hover: Hove
 
   const bar = Math.min(x.bandwidth(), 64);
   const offset = (x.bandwidth() - bar) / 2;
+  const labelled = bar >= 34;
   for (const [index, category] of model.categories.entries()) {
     const group = plot
       .append("g")
       .attr("data-group", category)
       .attr("transform", `translate(${(x(category) ?? 0) + offset},0)`);
+    const stackTop = Math.max(0, ...layers.map((layer) => layer[index][1]));
+    if (labelled)
+      group
+        .append("text")
+        .attr("class", "bar-total")
+        .attr("x", bar / 2)
+        .attr("y", y(stackTop) - 4)
+        .attr("text-anchor", "middle")
+        .text(model.metric === "cost" ? usd(stackTop) : shortTokens(stackTop));
     for (const layer of layers) {
       const [low, high] = layer[index];
       const entries = model.cells.get(category)?.get(layer.key);
@@ -208,4 +222,3 @@ export function drawChart(container: HTMLElement, model: ChartModel, hover: Hove
   xAxis.selectAll<SVGTextElement, string>("text").append("title").text((category) => category);
 }
 
-export { formatValue };

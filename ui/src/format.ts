@@ -25,9 +25,9 @@ export function shortTokens(n: number): string {
 
 export const plural = (n: number, one: string, many = `${one}s`): string => `${tokens(n)} ${n === 1 ? one : many}`;
 
-/** 2026-12-02T06:24:31Z → 2026-12-02 06:24 UTC */
+/** 2026-12-02T06:24:31Z → 2026-12-02 06:24; midnight → the date alone. */
 export function when(iso: string): string {
   const match = /^(\d{4}-\d\d-\d\d)(?:T(\d\d:\d\d))?/.exec(iso);
   if (!match) return iso;
-  return match[2] && match[2] !== "00:00" ? `${match[1]} ${match[2]} UTC` : match[1];
+  return match[2] && match[2] !== "00:00" ? `${match[1]} ${match[2]}` : match[1];
 }

@@ -80,7 +80,7 @@ function periodText(data: Dashboard): string {
     const missing = looked && looked.missing ? `; ${plural(looked.missing, "id")} had no record` : "";
     return `${plural(data.totals.generations, "record")} looked up${span} (UTC)${missing}.`;
   }
-  return `${when(data.since ?? "")} to ${when(data.until ?? "")} (UTC, end excluded), from this server's usage ledger.`;
+  return `${when(data.since ?? "")} to ${when(data.until ?? "")} UTC (end excluded), from this server's usage ledger.`;
 }
 
 const hover: Hover = {
@@ -112,6 +112,7 @@ function renderChart(): void {
       swatch.className = "swatch";
       swatch.style.background = colourOf(model, series);
       item.append(swatch, series);
+      if (state.metric === "cost" && !model.priced.has(series)) item.append(" (not priced)");
       return item;
     }),
   );
@@ -127,7 +128,7 @@ function render(data: Dashboard): void {
   if (!data.entries.length || data.totals.generations === 0) {
     return message(
       data.tool === "usage_report"
-        ? `No usage recorded from ${when(data.since ?? "")} to ${when(data.until ?? "")}. Only records looked up through this server are in its ledger: look ids up first.`
+        ? `No usage recorded from ${when(data.since ?? "")} to ${when(data.until ?? "")} UTC. Only records looked up through this server are in its ledger: look ids up first.`
         : "None of the ids had a record: nothing to draw.",
     );
   }

@@ -106,7 +106,7 @@ async function guardedPage(options, allowed) {
 }
 
 /** The host page with the app loaded in its sandboxed iframe and handed `result`; returns the app's frame. */
-async function inChat(result, { theme = "light", width = 720 } = {}) {
+async function inChat(result, { theme = "light", width = 560, drawn = "#chart g[data-group]" } = {}) {
   const hostUrl = pathToFileURL(HOST_PAGE).href;
   const guarded = await guardedPage({ viewport: { width: width + 40, height: 900 } }, hostUrl);
   await guarded.page.goto(hostUrl);
@@ -118,7 +118,7 @@ async function inChat(result, { theme = "light", width = 720 } = {}) {
   );
   const frame = guarded.page.frames().find((candidate) => candidate !== guarded.page.mainFrame());
   assert.ok(frame, "the host page has the app's iframe");
-  await frame.waitForSelector("#chart g[data-group]");
+  await frame.waitForSelector(drawn);
   return { ...guarded, frame };
 }
 
@@ -245,6 +245,25 @@ describe("in-chat view (MCP Apps host page, app from resources/read)", () => {
     await view.page.locator("iframe").screenshot({ path: join(SCREENSHOTS, "in-chat-generations.png") });
     await finish(view);
   });
+});
+
+test("an empty period: a clear message, no chart", async () => {
+  const empty = await client.callTool({ name: "usage_report", arguments: { since: "2020-01-01", until: "2020-01-02" } });
+  assert.ok(!empty.isError, JSON.stringify(empty.content));
+  assert.equal(empty.structuredContent.rows.length, 0, "nothing recorded in 2020");
+  const view = await inChat(empty, { drawn: "#message:has-text('No usage recorded')" });
+  assert.equal(await view.frame.locator("#chart g[data-group]").count(), 0);
+  assert.ok(await view.frame.locator("#dashboard").isHidden(), "no empty chart");
+  await finish(view);
+});
+
+test("the request guard sees what a page fetches (self-check)", async () => {
+  const hostUrl = pathToFileURL(HOST_PAGE).href;
+  const guarded = await guardedPage({}, hostUrl);
+  await guarded.page.goto(hostUrl);
+  await guarded.page.evaluate(() => fetch("http://127.0.0.1:9/beacon").catch(() => null));
+  await guarded.context.close();
+  assert.deepEqual(guarded.offending, ["http://127.0.0.1:9/beacon"]);
 });
 
 describe("standalone report (kushrouter-mcp report --format html, opened from disk)", () => {

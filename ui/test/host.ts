@@ -3,11 +3,7 @@
 // it through `window.kushrouterHost`.
 import { AppBridge, PostMessageTransport, type McpUiHostContext } from "@modelcontextprotocol/ext-apps/app-bridge";
 
-interface ToolResult {
-  content: { type: "text"; text: string }[];
-  structuredContent?: Record<string, unknown>;
-  isError?: boolean;
-}
+type ToolResult = Parameters<AppBridge["sendToolResult"]>[0];
 
 let bridge: AppBridge | null = null;
 
