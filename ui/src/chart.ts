@@ -113,8 +113,10 @@ function categoryLabel(axis: Axis, category: string, width: number): string {
     const [year, month, day] = category.split("-");
     return `${Number(day)} ${SHORT_MONTHS[Number(month) - 1]} ${year.slice(2)}`;
   }
+  // A model's snapshot date says little on an axis label (the legend and hover give the full name).
+  const short = axis === "model" ? category.replace(/-(?:\d{8}|\d{4}-\d\d-\d\d)$/, "") : category;
   const room = Math.max(4, Math.floor(width / 6.5));
-  return category.length > room ? `${category.slice(0, room - 1)}…` : category;
+  return short.length > room ? `${short.slice(0, room - 1)}…` : short;
 }
 
 export interface Hover {
@@ -127,7 +129,7 @@ export function drawChart(container: HTMLElement, model: ChartModel, hover: Hove
   const width = Math.max(280, Math.floor(container.clientWidth || 360));
   const height = width < 480 ? 220 : 240;
   const labelsTilted = model.axis !== "day" || width / Math.max(model.categories.length, 1) < 56;
-  const margin = { top: 18, right: 8, bottom: labelsTilted ? 64 : 28, left: 52 };
+  const margin = { top: 18, right: 8, bottom: labelsTilted ? 76 : 28, left: 52 };
   const innerWidth = width - margin.left - margin.right;
   const innerHeight = height - margin.top - margin.bottom;
 
@@ -216,7 +218,7 @@ export function drawChart(container: HTMLElement, model: ChartModel, hover: Hove
     .call(
       axisBottom(x)
         .tickSizeOuter(0)
-        .tickFormat((category) => categoryLabel(model.axis, category, labelsTilted ? margin.bottom * 1.3 : x.step())),
+        .tickFormat((category) => categoryLabel(model.axis, category, labelsTilted ? margin.bottom * 1.6 : x.step())),
     );
   if (labelsTilted) xAxis.selectAll("text").attr("transform", "rotate(-35)").attr("text-anchor", "end").attr("dx", "-0.4em").attr("dy", "0.6em");
   xAxis.selectAll<SVGTextElement, string>("text").append("title").text((category) => category);

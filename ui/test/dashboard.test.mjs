@@ -124,7 +124,8 @@ async function inChat(result, { theme = "light", width = 560, drawn = "#chart g[
 
 async function standalone(file, colorScheme) {
   const url = pathToFileURL(file).href;
-  const guarded = await guardedPage({ viewport: { width: 760, height: 900 }, colorScheme }, url);
+  // A short viewport: a full-page screenshot is then as tall as the content.
+  const guarded = await guardedPage({ viewport: { width: 720, height: 300 }, colorScheme }, url);
   await guarded.page.goto(url);
   await guarded.page.waitForSelector("#chart g[data-group]");
   return { ...guarded, frame: guarded.page.mainFrame() };
@@ -243,6 +244,9 @@ describe("in-chat view (MCP Apps host page, app from resources/read)", () => {
     await checkView(view.frame, records);
     assert.match(await view.frame.locator("#period").textContent(), new RegExp(`${MISSING_IDS.length} ids had no record`));
     await view.page.locator("iframe").screenshot({ path: join(SCREENSHOTS, "in-chat-generations.png") });
+    await view.frame.click('[data-metric="tokens"]');
+    await view.frame.click('[data-axis="model"]');
+    await view.page.locator("iframe").screenshot({ path: join(SCREENSHOTS, "in-chat-tokens-by-model.png") });
     await finish(view);
   });
 });
