@@ -261,6 +261,20 @@ test("an empty period: a clear message, no chart", async () => {
   await finish(view);
 });
 
+test("a server whose ledger is off: the view says so, no chart", async () => {
+  const offServer = await connectServer(sandbox, "off");
+  try {
+    const off = await offServer.callTool({ name: "usage_report", arguments: {} });
+    assert.ok(!off.isError, JSON.stringify(off.content));
+    assert.equal(off.structuredContent.ledger, "off");
+    const view = await inChat(off, { drawn: "#message:has-text('ledger is off')" });
+    assert.equal(await view.frame.locator("#chart g[data-group]").count(), 0);
+    await finish(view);
+  } finally {
+    await offServer.close();
+  }
+});
+
 test("the request guard sees what a page fetches (self-check)", async () => {
   const hostUrl = pathToFileURL(HOST_PAGE).href;
   const guarded = await guardedPage({}, hostUrl);
