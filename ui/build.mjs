@@ -21,6 +21,13 @@ const zodEnglishOnly = {
     builder.onResolve({ filter: /\/locales\/index\.js$/ }, (args) =>
       /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer) ? { path: "zod-locales", namespace: "zod-english-only" } : undefined,
     );
+    // Files of the SDK and zod that nothing here imports are dropped whole.
+    builder.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === "sdk" || args.namespace !== "file") return undefined;
+      const found = await builder.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: "sdk" });
+      if (found.errors.length || !/[\\/]node_modules[\\/](?:@modelcontextprotocol|zod)[\\/]/.test(found.path)) return undefined;
+      return { path: found.path, sideEffects: false };
+    });
     builder.onLoad({ filter: /.*/, namespace: "zod-english-only" }, () => ({
       contents: `export { default as en } from ${JSON.stringify(ZOD_ENGLISH)};`,
       loader: "js",
@@ -43,11 +50,25 @@ async function bundle(entry) {
     // The SDK's optional Node-only paths are never reached in a browser page.
     define: { "process.env.NODE_ENV": '"production"' },
     plugins: [zodEnglishOnly],
+    metafile: true,
     logLevel: "warning",
   });
+  if (entry === "src/main.ts" && process.argv.includes("--sizes")) printSizes(result.metafile);
   const code = result.outputFiles[0].text;
   if (/<\/script/i.test(code) || /<!--/.test(code)) throw new Error(`${entry}: the bundle would close its inline <script>`);
   return code;
+}
+
+/** `node build.mjs --sizes`: the page's minified script bytes per package (d3 modules together). */
+function printSizes(metafile) {
+  const sizes = new Map();
+  for (const output of Object.values(metafile.outputs))
+    for (const [path, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const name = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1] ?? "ui/src (ours)";
+      const key = name.startsWith("d3-") ? "d3-*" : name;
+      sizes.set(key, (sizes.get(key) ?? 0) + bytesInOutput);
+    }
+  for (const [name, bytes] of [...sizes].sort((a, b) => b[1] - a[1])) console.log(`${String(bytes).padStart(8)}  ${name}`);
 }
 
 /** The template with its CSS and script inlined (function replacers: `$` in minified code is literal). */
