@@ -35,14 +35,15 @@ NEVER_SHIPPED = re.compile(
     r"(^|/)(\.ci-cache|\.venv[^/]*|venv|node_modules|__pycache__|\.git|dist|build)/|\.pyc$"
 )
 BUILD_TIMEOUT = 600.0
+DASHBOARD_PAGE = "kushrouter_mcp/face/ui/usage-dashboard.html"  # package data: the built MCP Apps view
 
 
 def package_sources() -> set[str]:
-    """The package's files as the wheel names them (kushrouter_mcp/...)."""
+    """The package's files as the wheel names them (kushrouter_mcp/...): code, marker, the dashboard page."""
     return {
         "kushrouter_mcp/" + path.relative_to(PACKAGE).as_posix()
         for path in PACKAGE.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix in {".py", ".typed"}
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix in {".py", ".typed", ".html"}
     }
 
 
@@ -72,6 +73,10 @@ def check_wheel(wheel: Path, version: str) -> str:
         metadata = email.message_from_bytes(archive.read(f"{info}/METADATA"))
         entry_points = archive.read(f"{info}/entry_points.txt").decode()
     problems = [f"missing {name}" for name in sorted(package_sources() - names)]
+    if DASHBOARD_PAGE not in names:
+        problems.append(
+            f"no dashboard page {DASHBOARD_PAGE}: report --format html and MCP Apps hosts need it"
+        )
     problems += [
         f"stray {name}" for name in sorted(names) if not name.startswith(("kushrouter_mcp/", f"{info}/"))
     ]
@@ -128,7 +133,15 @@ def check_wheel_runs(wheel: Path, python: str, version: str, work: Path) -> str:
     left = [str(path) for path in work.rglob("ledger.sqlite3*")]
     if left:
         raise CheckFailed(f"the demo left a ledger behind: {left}")
-    return f"{said.strip()}; demo printed its table and report ({len(demo.splitlines())} lines)"
+    page = expect_ok(
+        run([command, "report", "--all-keys", "--format", "html"], env, 60, cwd=work), "report --format html"
+    )
+    if '<script type="application/json" id="kushrouter-data">{"tool": "usage_report"' not in page:
+        raise CheckFailed(f"report --format html printed no page with the report in it: {page[:500]!r}")
+    return (
+        f"{said.strip()}; demo printed its table and report ({len(demo.splitlines())} lines); "
+        f"the HTML report is {len(page.encode())} bytes"
+    )
 
 
 def main() -> int:

@@ -15,8 +15,11 @@ numeric total and a genai-prices source, the batch totals' `estimated_cost_usd` 
 the sandbox's model no price list knows with a null total), and the usage ledger: each server keeps
 one of its own in the scratch directory, and after the lookups `usage_report` must count exactly the
 records they found (sums computed from the sandbox's records), refuse a bad argument with isError,
-and leave no API key or token in any ledger file. Prints `PASS <name>` / `FAIL <name>: <why>` per
-check, and exits 1 if any check fails. Only 127.0.0.1 is ever contacted.
+and leave no API key or token in any ledger file. The usage dashboard (MCP Apps): resources/list
+shows its ui:// resource as text/html;profile=mcp-app, resources/read returns that page, and
+tools/list (both protocol eras) binds exactly get_generations and usage_report to it in
+`_meta.ui.resourceUri`. Prints `PASS <name>` / `FAIL <name>: <why>` per check, and exits 1 if any
+check fails. Only 127.0.0.1 is ever contacted.
 
 Inspector CLI facts this relies on (verified against @modelcontextprotocol/inspector 2.12.0):
 - `--format json` prints one JSON object on stdout: `{"result": {...}}`; for tools/call the result
@@ -70,6 +73,11 @@ ANTHROPIC_ID = "msg_01XFDUDYJgAACzvnptvVoYEL"
 MISSING_ID = "no-such-generation-xyz"
 LIST_PRICE_SOURCE = "genai-prices"  # how every estimate at list price names its source
 RESOURCE_TEMPLATE = "kushrouter://generations/{id}"
+# The usage dashboard (MCP Apps): its resource, the MIME type hosts render, the tools that show it.
+APP_URI = "ui://kushrouter/usage-dashboard.html"
+APP_MIME_TYPE = "text/html;profile=mcp-app"
+APP_TOOLS = ("get_generations", "usage_report")
+APP_DATA_SLOT = 'id="kushrouter-data"'
 ACCESS_TOKEN = "ci-access-token-7f3a9c2e5b8d1f4a"  # noqa: S105 - a throwaway token for a loopback check
 # What usage_report sums per group and in its totals, besides `generations`, `estimated_cost_usd`, `unpriced`.
 TOKEN_FIELDS = (
@@ -600,6 +608,42 @@ def check_resource(run: InspectorRun) -> str:
     return f"{contents[0].get('mimeType')} record of {record['id']} with estimated_cost"
 
 
+def check_app_bindings(run: InspectorRun) -> str:
+    """The dashboard's tools, and only they, carry `_meta.ui.resourceUri` naming the app resource."""
+    bound = {
+        name: ((tool.get("_meta") or {}).get("ui") or {}).get("resourceUri")
+        for name, tool in _tool_map(run).items()
+    }
+    shown = {name: uri for name, uri in bound.items() if uri is not None}
+    if shown != dict.fromkeys(APP_TOOLS, APP_URI):
+        raise CheckFailed(f"want _meta.ui.resourceUri {APP_URI} on {list(APP_TOOLS)} only, got {shown}")
+    return f"{', '.join(APP_TOOLS)} -> {APP_URI}"
+
+
+def check_app_listed(run: InspectorRun) -> str:
+    if run.rc != 0:
+        raise CheckFailed(f"resources/list did not succeed; {run.describe()}")
+    listed = {r.get("uri"): r.get("mimeType") for r in run.result().get("resources") or []}
+    if listed.get(APP_URI) != APP_MIME_TYPE:
+        raise CheckFailed(f"want {APP_URI} listed as {APP_MIME_TYPE}, got {listed}")
+    return f"{APP_URI} {APP_MIME_TYPE}"
+
+
+def check_app_read(run: InspectorRun) -> str:
+    if run.rc != 0:
+        raise CheckFailed(f"resources/read {APP_URI} did not succeed; {run.describe()}")
+    (content,) = run.result().get("contents") or [{}]
+    page = content.get("text") or ""
+    problems = []
+    if content.get("mimeType") != APP_MIME_TYPE:
+        problems.append(f"mimeType is {content.get('mimeType')!r}, want {APP_MIME_TYPE!r}")
+    if "<html" not in page.lower() or page.count(APP_DATA_SLOT) != 1:
+        problems.append(f"not an HTML page with one {APP_DATA_SLOT} element ({len(page)} chars)")
+    if problems:
+        raise CheckFailed("; ".join(problems) + f"; {run.describe()}")
+    return f"{len(page.encode())} bytes of HTML"
+
+
 def check_prompts(run: InspectorRun) -> str:
     if run.rc != 0:
         raise CheckFailed(f"prompts/list did not succeed; {run.describe()}")
@@ -643,6 +687,8 @@ BATCH = call_args("get_generations", {"ids": [CHAT_ID, MISSING_ID, CHAT_ID]})
 BATCH_UNPRICED = call_args("get_generations", {"ids": [CHAT_ID, UNPRICED_ID]})
 TEMPLATES = ["--method", "resources/templates/list"]
 READ = ["--method", "resources/read", "--uri", RESOURCE_TEMPLATE.replace("{id}", CHAT_ID)]
+RESOURCES = ["--method", "resources/list"]
+READ_APP = ["--method", "resources/read", "--uri", APP_URI]
 PROMPTS = ["--method", "prompts/list"]
 FOUND_IDS = (CHAT_ID, UNPRICED_ID)  # what transport_checks' lookups find (the unknown id is not kept)
 AUTH_MODES = ("http server-key", "http per-request")
@@ -657,7 +703,9 @@ def transport_checks(
 ) -> None:
     """What every transport must show a client we did not write: tools, calls, resource, prompt, and
     the report of what the calls looked up (the server's ledger holds nothing else)."""
-    run_check(results, f"{name} tools/list", check_tools_list, insp.run(target, LIST))
+    listed = insp.run(target, LIST)
+    run_check(results, f"{name} tools/list", check_tools_list, listed)
+    run_check(results, f"{name} tools/list _meta.ui", check_app_bindings, listed)
     run_check(results, f"{name} extract_generation_id", check_extract, insp.run(target, EXTRACT))
     lookup = insp.run(target, GET_OK)
     run_check(results, f"{name} get_generation", check_get, lookup)
@@ -671,6 +719,8 @@ def transport_checks(
     run_check(results, f"{name} get_generations with an unpriced model", check_batch_unpriced, unpriced_batch)
     run_check(results, f"{name} resources/templates/list", check_templates, insp.run(target, TEMPLATES))
     run_check(results, f"{name} resources/read", check_resource, insp.run(target, READ))
+    run_check(results, f"{name} resources/list app resource", check_app_listed, insp.run(target, RESOURCES))
+    run_check(results, f"{name} resources/read app resource", check_app_read, insp.run(target, READ_APP))
     report = insp.run(target, REPORT)
     run_check(
         results, f"{name} usage_report counts the lookups", check_usage_report, report, FOUND_IDS, lookup
@@ -679,6 +729,7 @@ def transport_checks(
     run_check(results, f"{name} prompts/list", check_prompts, insp.run(target, PROMPTS))
     modern = insp.run(target, [*LIST, "--protocol-era", "modern"])
     run_check(results, f"{name} tools/list modern era", check_tools_list, modern)
+    run_check(results, f"{name} tools/list modern era _meta.ui", check_app_bindings, modern)
 
 
 def stdio_checks(

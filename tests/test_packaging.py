@@ -199,6 +199,7 @@ def test_bundle_stage_holds_the_project_and_nothing_else(tmp_path: Path) -> None
     }
     assert staged == on_disk
     assert {"manifest.json", "icon.png", "pyproject.toml", "README.md", "LICENSE"} | package <= on_disk
+    assert "server/kushrouter_mcp/face/ui/usage-dashboard.html" in on_disk, "the dashboard page (MCP Apps)"
     assert not {
         path for path in on_disk if re.search(r"(^|/)(\.venv|venv|__pycache__|tests|\.ci-cache)/", path)
     }

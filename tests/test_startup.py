@@ -45,3 +45,21 @@ def test_the_probe_sees_what_is_imported() -> None:
     )
     assert {"httpx", "kushrouter_mcp.extraction.extract", "genai_prices", "kushrouter_mcp.pricing"} <= loaded
     assert {"sqlite3", "platformdirs", "kushrouter_mcp.ledger.sqlite"} <= loaded
+
+
+OPENS_THE_PAGE = (
+    "import sys\nopened = []\n"
+    "sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == 'open' else None)\n"
+    f"{STDIO_START}\n"
+    "from kushrouter_mcp.face import app, dashboard\nfrom kushrouter_mcp.settings.config import Settings\n"
+    "app.create_server(Settings())\n{then}\n"
+    "print(any(path.endswith('usage-dashboard.html') for path in opened))"
+)
+
+
+@pytest.mark.parametrize(("then", "reads_it"), [("", False), ("dashboard.read_page()", True)])
+def test_a_start_does_not_read_the_dashboard_page(then: str, reads_it: bool) -> None:
+    """The page is read when a client asks for it; the probe sees the read when there is one."""
+    probe = OPENS_THE_PAGE.format(then=then)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(reads_it)]

@@ -19,11 +19,11 @@ BUNDLE_FILES = {"manifest.json": HERE / "manifest.json", "icon.png": HERE / "ico
 # pyproject names README.md as the readme and LICENSE as the licence: the build needs both.
 PROJECT_FILES = ("pyproject.toml", "README.md", "LICENSE")
 PACKAGE = Path("server/kushrouter_mcp")
-PACKAGE_SUFFIXES = {".py", ".typed"}
+PACKAGE_SUFFIXES = {".py", ".typed", ".html"}  # .html: the usage dashboard page (MCP Apps, report)
 
 
 def package_files(root: Path = ROOT) -> list[Path]:
-    """The package's source files, relative to `root`, sorted."""
+    """The package's source files and data (the dashboard page), relative to `root`, sorted."""
     return sorted(
         path.relative_to(root)
         for path in (root / PACKAGE).rglob("*")
