@@ -41,12 +41,7 @@ APPS_CLIENT = [advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})]
 IDS = [CHAT_ID, RESPONSES_ID, ANTHROPIC_ID, UNPRICED_ID, "chatcmpl-not-there-1"]
 # Every seeded record, whatever its date; no default period, so both calls ask for the same one.
 REPORT = {"since": "2000-01-01", "until": "2100-01-01", "group_by": ["day", "model"], "limit": 100}
-# XML namespace names: identifiers written as URLs, which no browser fetches.
-NAMESPACES = re.compile(
-    r"http://www\.w3\.org/(2000/svg|1999/xhtml|1999/xlink|XML/1998/namespace|2000/xmlns/)"
-)
-REQUEST_ID = re.compile(r"req_sbx_[0-9a-f]+")
-URL = re.compile(r"https?://[^\s\"'<>)]*", re.IGNORECASE)
+REQUEST_ID = re.compile(r"req_sbx_[0-9a-f]+")  # the sandbox's id for each answer, as KushRouter's
 LINKING_ATTRIBUTES = {
     "src",
     "href",
@@ -59,6 +54,11 @@ LINKING_ATTRIBUTES = {
     "background",
 }
 CSS_REFERENCE = re.compile(r"(?:url\(\s*['\"]?|@import\s+['\"])([^'\")\s]*)", re.IGNORECASE)
+# A script handing a literal URL of another origin to what loads it. (URLs as names, like XML
+# namespaces and JSON Schema ids, load nothing: the browser test refuses every request a script makes.)
+SCRIPT_REQUEST = re.compile(
+    r"\b(?:fetch|import|importScripts|EventSource|WebSocket|sendBeacon|open)\(\s*['\"`]((?:https?:)?//[^'\"`]*)"
+)
 
 Connect = Callable[[list[Any]], Any]  # extensions -> an async context manager giving a Client
 
@@ -194,29 +194,38 @@ class References(html.parser.HTMLParser):
     def __init__(self, page: str) -> None:
         super().__init__(convert_charrefs=True)
         self.attributes: list[tuple[str, str]] = []
-        self.text: list[str] = []
+        self.styles: list[str] = []
+        self.scripts: list[str] = []
+        self._in: str | None = None
         self.feed(page)
         self.close()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._in = tag if tag in ("style", "script") else None
         for name, value in attrs:
             if name in LINKING_ATTRIBUTES and value is not None:
                 self.attributes.append((name, value))
             elif name == "style" and value:
-                self.text.append(value)
+                self.styles.append(value)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in = None
 
     def handle_data(self, data: str) -> None:
-        self.text.append(data)
+        if self._in == "style":
+            self.styles.append(data)
+        elif self._in == "script":
+            self.scripts.append(data)
 
 
 def outside_references(page: str) -> list[str]:
-    """What in the page would reach outside it: URLs of other hosts, protocol-relative or not."""
+    """What in the page would load something from outside it: markup, CSS, a script's literal URL."""
     found = References(page)
     inline = ("data:", "#", "blob:")
     named = [f"{name}={value}" for name, value in found.attributes if not value.strip().startswith(inline)]
-    text = "\n".join(found.text)
-    named += [f"css {ref}" for ref in CSS_REFERENCE.findall(text) if not ref.startswith(inline)]
-    named += URL.findall(NAMESPACES.sub("", page))
+    styles = "\n".join(found.styles)
+    named += [f"css {ref}" for ref in CSS_REFERENCE.findall(styles) if not ref.startswith(inline)]
+    named += [f"script {url}" for url in SCRIPT_REQUEST.findall("\n".join(found.scripts))]
     return named
 
 
