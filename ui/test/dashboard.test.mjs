@@ -251,6 +251,22 @@ describe("in-chat view (MCP Apps host page, app from resources/read)", () => {
   });
 });
 
+test("a report cut by its limit: the groups left out are said, the totals still count them", async () => {
+  const firstDay = [...records.map((record) => utcDay(record.created_at))].sort()[0];
+  const cut = await client.callTool({ name: "usage_report", arguments: { since: firstDay, limit: 1 } });
+  assert.ok(!cut.isError, JSON.stringify(cut.content));
+  const { rows, more_rows: moreRows } = cut.structuredContent;
+  assert.equal(rows.length, 1);
+  const groups = groupBy(records, (record) => `${utcDay(record.created_at)} ${record.model}`);
+  assert.equal(moreRows, groups.size - 1, "the report left out every other day-and-model group");
+  const view = await inChat(cut);
+  assert.deepEqual((await bars(view.frame)).map((bar) => bar.group), [rows[0].day]);
+  assert.ok(await view.frame.locator("#more-rows").isVisible(), "the cut is said");
+  assert.match(await view.frame.locator("#more-rows").textContent(), new RegExp(`^${moreRows} more groups`));
+  await checkTotals(view.frame, sumRecords(records));
+  await finish(view);
+});
+
 test("an empty period: a clear message, no chart", async () => {
   const empty = await client.callTool({ name: "usage_report", arguments: { since: "2020-01-01", until: "2020-01-02" } });
   assert.ok(!empty.isError, JSON.stringify(empty.content));
