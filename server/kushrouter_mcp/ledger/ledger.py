@@ -54,9 +54,7 @@ def ledger_for(settings: Settings) -> Ledger | None:
     if settings.ledger == LEDGER_OFF:
         return None
     if isinstance(settings.ledger, DatabaseUrl):
-        from .postgres import PostgresBackend  # psycopg loads here, not at start-up
-
-        return Ledger(backend=PostgresBackend(settings.ledger))
+        return Ledger(database=settings.ledger)
     return Ledger(Path(settings.ledger) if settings.ledger else None)
 
 
@@ -80,9 +78,11 @@ class Ledger:
         path: Path | None = None,
         clock: Callable[[], float] = time.time,
         backend: LedgerBackend | None = None,
+        database: DatabaseUrl | None = None,
     ) -> None:
         self._path = path
         self._backend = backend
+        self._database = database  # PostgreSQL: its backend (and psycopg) made on first use
         self._clock = clock
         self._pending: deque[tuple[ApiKey, dict[str, Any], float]] = deque()
         self._changed = threading.Condition()
@@ -104,7 +104,11 @@ class Ledger:
 
     @property
     def backend(self) -> LedgerBackend:
-        """Where the rows go: the file at `path` unless a backend was given (PostgreSQL)."""
+        """Where the rows go: the PostgreSQL database if one was given, else the file at `path`."""
+        if self._backend is None and self._database is not None:
+            from .postgres import PostgresBackend  # psycopg loads here, on first use
+
+            self._backend = PostgresBackend(self._database)
         if self._backend is None:
             from .sqlite import SqliteBackend
 
@@ -113,7 +117,8 @@ class Ledger:
 
     @property
     def where(self) -> str:
-        return self.backend.where
+        """The file's path, or the database's URL without its password (no import needed)."""
+        return str(self._database) if self._database is not None else self.backend.where
 
     # --- writing (lookups) ------------------------------------------------------------------------
 
