@@ -645,3 +645,56 @@ async def test_the_password_and_the_key_are_in_no_log_line_error_or_file(
         if path.is_file():
             content = path.read_bytes()
             assert cluster.password.encode() not in content and ALICE_KEY.encode() not in content, path
+
+
+# --- Grants: what docs/ledger.md says a user needs is enough, and less is said plainly -------------------
+
+
+def role_url(database: PgDatabase, role: str, password: str) -> str:
+    cluster = database.cluster
+    return f"postgresql://{role}:{password}@127.0.0.1:{cluster.port}/{database.name}"
+
+
+def make_role(database: PgDatabase, role: str, password: str, *grants: str) -> str:
+    with psycopg.connect(database.url, autocommit=True) as db:
+        db.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        db.execute(f'GRANT CONNECT ON DATABASE "{database.name}" TO {role}')
+        for grant in grants:
+            db.execute(grant.format(role=role))
+    return role_url(database, role, password)
+
+
+def test_the_documented_grants_are_enough_and_a_missing_one_is_named(
+    pg_database: PgDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    suffix = pg_database.name.rsplit("_", 1)[-1]
+    # No CREATE on the schema, on an empty database: the first start can't make the tables.
+    bare = make_role(pg_database, f"bare_{suffix}", "pw_bare_1")
+    bare_ledger = Ledger(clock=Clock(), backend=PostgresBackend(DatabaseUrl(bare)))
+    bare_ledger.record(KEY, record("gen-refused"))
+    assert bare_ledger.flush(15) and bare_ledger.dropped == 1
+    (warning,) = [r.getMessage() for r in caplog.records if CANNOT_WRITE in r.getMessage()]
+    assert "permission denied" in warning and "CREATE on the schema" in warning, warning
+    assert "pw_bare_1" not in warning and "***" in warning
+    bare_ledger.close()
+    # CREATE for the first start: the tables are made, and rows written.
+    first = make_role(pg_database, f"first_{suffix}", "pw_first_1", "GRANT CREATE ON SCHEMA public TO {role}")
+    written(Ledger(clock=Clock(), backend=PostgresBackend(DatabaseUrl(first))), KEY, record("gen-1"))
+    # Afterwards SELECT, INSERT and UPDATE are enough to write (a row seen again is an UPDATE)...
+    writer = make_role(
+        pg_database, f"writer_{suffix}", "pw_writer_1",
+        "GRANT SELECT, INSERT, UPDATE ON ledger_meta, generations TO {role}",
+    )  # fmt: skip
+    ledger = Ledger(clock=Clock(), backend=PostgresBackend(DatabaseUrl(writer)))
+    written(ledger, KEY, record("gen-2"), record("gen-1", status="completed", model="gpt-5"))
+    report, _ = ledger.report(KEY, EVERYTHING, ["model"], 10)
+    assert report["totals"]["generations"] == 2
+    ledger.close()
+    # ...and SELECT alone to report.
+    reader = make_role(
+        pg_database, f"reader_{suffix}", "pw_reader_1", "GRANT SELECT ON ledger_meta, generations TO {role}"
+    )
+    reports_only = Ledger(clock=Clock(), backend=PostgresBackend(DatabaseUrl(reader)))
+    assert reports_only.report(KEY, EVERYTHING, ["model"], 10)[0] == report
+    assert [row["record"]["id"] for row in reports_only.records(KEY, EVERYTHING)] == ["gen-1", "gen-2"]
+    reports_only.close()
