@@ -28,10 +28,8 @@ from statistics import median
 from typing import Any
 
 import psycopg
-from _common import OURS, UNCACHED, StdioServer, print_alternating, publish, server_env, verdict
-from ledger import CONCURRENCY, SEEDED, WARM_UP_CALLS, batch_ids, measure
-from ledger_scale import GROUP_BYS, LIMIT, PERIOD, START, Expected, check_report, synthetic_records, within
 
+from _common import OURS, UNCACHED, StdioServer, print_alternating, publish, server_env, verdict
 from kushrouter_mcp.ledger.ledger import Ledger
 from kushrouter_mcp.ledger.rows import COLUMNS, ledger_row
 from kushrouter_mcp.sandbox.pg_cluster import PostgresCluster, running_cluster
@@ -39,6 +37,8 @@ from kushrouter_mcp.sandbox.processes import running_sandbox
 from kushrouter_mcp.sandbox.samples import ALICE_KEY
 from kushrouter_mcp.settings.database import DatabaseUrl
 from kushrouter_mcp.settings.keys import ApiKey
+from ledger import CONCURRENCY, SEEDED, WARM_UP_CALLS, batch_ids, measure
+from ledger_scale import GROUP_BYS, LIMIT, PERIOD, START, Expected, check_report, synthetic_records, within
 
 GOAL = 1.05
 GOAL_MS = 1000.0
@@ -102,22 +102,21 @@ def load(url: str, records: int) -> Expected:
     expected = Expected()
     keys: dict[str, set[tuple[Any, ...]]] = {"+".join(group_by): set() for group_by in GROUP_BYS}
     started = time.perf_counter()
-    with psycopg.connect(url) as db, db.cursor() as cursor:
-        with cursor.copy(f"COPY generations ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for record, seen_at in synthetic_records(records, "ledger-bench", "ak_bench"):
-                expected.add(record)
-                values = {"day": record["created_at"] // 86400, **record}
-                for name, seen in keys.items():
-                    seen.add(tuple(values[part] for part in name.split("+")))
-                copy.write_row(ledger_row(identity, record, seen_at))
+    copying = f"COPY generations ({', '.join(COLUMNS)}) FROM STDIN"
+    with psycopg.connect(url) as db, db.cursor() as cursor, cursor.copy(copying) as copy:
+        for record, seen_at in synthetic_records(records, "ledger-bench", "ak_bench"):
+            expected.add(record)
+            values = {"day": record["created_at"] // 86400, **record}
+            for name, seen in keys.items():
+                seen.add(tuple(values[part] for part in name.split("+")))
+            copy.write_row(ledger_row(identity, record, seen_at))
     with psycopg.connect(url, autocommit=True) as db:
         db.execute("VACUUM ANALYZE generations")
-        size = db.execute("SELECT pg_total_relation_size('generations')").fetchone()
+        (size,) = db.execute("SELECT pg_total_relation_size('generations')").fetchall()
     expected.groups = {name: len(seen) for name, seen in keys.items()}
     took = time.perf_counter() - started
-    print(
-        f"{records:,} rows loaded (COPY, VACUUM ANALYZE) in {took:.1f} s; table and indexes {size[0] / 2**20:.0f} MiB"
-    )
+    mib = size[0] / 2**20  # (one row)
+    print(f"{records:,} rows loaded (COPY, VACUUM ANALYZE) in {took:.1f} s; table and indexes {mib:.0f} MiB")
     return expected
 
 
@@ -166,7 +165,8 @@ def reports(cluster: PostgresCluster, records: int, repeats: int) -> None:
         name = "+".join(group_by)
         each = ", ".join(f"{t * 1000:.0f}" for t in api[group_by])
         print(
-            f"  by {name:<9}: Ledger.report best {min(api[group_by]) * 1000:.1f} ms (runs: {each}), tool call {tool[group_by] * 1000:.1f} ms"
+            f"  by {name:<9}: Ledger.report best {min(api[group_by]) * 1000:.1f} ms (runs: {each}), "
+            f"tool call {tool[group_by] * 1000:.1f} ms"
         )
     for group_by in GROUP_BYS:
         name = "+".join(group_by)
