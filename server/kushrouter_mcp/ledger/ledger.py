@@ -158,6 +158,8 @@ class Ledger:
             writer.join(timeout)
         if writer is not None and writer.is_alive():
             logger.warning("the ledger's last %d rows were not written in time", len(self._pending))
+        elif self._backend is not None:
+            self._backend.close()  # a database's connection pool; a later read opens a new one
 
     def _start_writer(self) -> None:
         self._writer = threading.Thread(target=self._write_queued, name="kushrouter-mcp ledger", daemon=True)
@@ -181,8 +183,6 @@ class Ledger:
         if self._file is not None:
             self._file.close()
             self._file = None
-        if self._backend is not None:
-            self._backend.close()
 
     def _write_now(self) -> bool:
         return self._closing or self._flushing > 0 or len(self._pending) >= BATCH_ROWS
