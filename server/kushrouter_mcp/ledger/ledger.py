@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 from ..reports.periods import Period
 from ..reports.report import build_report
 from ..settings.config import LEDGER_OFF, Settings
+from ..settings.database import DatabaseUrl
 from ..settings.keys import ApiKey
-from .errors import LedgerError
+from .errors import LedgerError, plain
 from .rows import ledger_row
 
-if TYPE_CHECKING:  # sqlite3 loads with the first write or report: a start pays for none of it
-    from .sqlite import SqliteLedgerFile
+if TYPE_CHECKING:  # sqlite3 and psycopg load with the first write or report: a start pays for none
+    from .store import LedgerBackend, LedgerStore
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ def ledger_for(settings: Settings) -> Ledger | None:
     """The server's ledger, or None when it is off (KUSHROUTER_MCP_LEDGER=off)."""
     if settings.ledger == LEDGER_OFF:
         return None
+    if isinstance(settings.ledger, DatabaseUrl):
+        return Ledger(database=settings.ledger)
     return Ledger(Path(settings.ledger) if settings.ledger else None)
 
 
@@ -59,7 +62,7 @@ def ledger_for(settings: Settings) -> Ledger | None:
 class LedgerState:
     """What a report says about where its figures came from."""
 
-    path: Path
+    where: str  # the file's path, or the database's URL without its password
     exists: bool
     key_rows: int  # rows of the key asked about (every key's when asked for all)
     first_at: float | None
@@ -70,8 +73,16 @@ class LedgerState:
 class Ledger:
     """Rows queued by lookups, written by one thread; reports read the file directly."""
 
-    def __init__(self, path: Path | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        backend: LedgerBackend | None = None,
+        database: DatabaseUrl | None = None,
+    ) -> None:
         self._path = path
+        self._backend = backend
+        self._database = database  # PostgreSQL: its backend (and psycopg) made on first use
         self._clock = clock
         self._pending: deque[tuple[ApiKey, dict[str, Any], float]] = deque()
         self._changed = threading.Condition()
@@ -80,7 +91,7 @@ class Ledger:
         self._handled = 0  # rows written or given up on
         self._writer: threading.Thread | None = None
         self._closing = False
-        self._file: SqliteLedgerFile | None = None
+        self._file: LedgerStore | None = None
         self.problem: str | None = None  # why writing fails now; None while it works
         self.dropped = 0  # rows not written: the queue overflowed, or writing failed
         self._overflowed = 0
@@ -90,6 +101,24 @@ class Ledger:
         if self._path is None:
             self._path = default_path()
         return self._path
+
+    @property
+    def backend(self) -> LedgerBackend:
+        """Where the rows go: the PostgreSQL database if one was given, else the file at `path`."""
+        if self._backend is None and self._database is not None:
+            from .postgres import PostgresBackend  # psycopg loads here, on first use
+
+            self._backend = PostgresBackend(self._database)
+        if self._backend is None:
+            from .sqlite import SqliteBackend
+
+            self._backend = SqliteBackend(self.path)
+        return self._backend
+
+    @property
+    def where(self) -> str:
+        """The file's path, or the database's URL without its password (no import needed)."""
+        return str(self._database) if self._database is not None else self.backend.where
 
     # --- writing (lookups) ------------------------------------------------------------------------
 
@@ -129,6 +158,8 @@ class Ledger:
             writer.join(timeout)
         if writer is not None and writer.is_alive():
             logger.warning("the ledger's last %d rows were not written in time", len(self._pending))
+        elif self._backend is not None:
+            self._backend.close()  # a database's connection pool; a later read opens a new one
 
     def _start_writer(self) -> None:
         self._writer = threading.Thread(target=self._write_queued, name="kushrouter-mcp ledger", daemon=True)
@@ -165,26 +196,25 @@ class Ledger:
             self._failed(error, len(batch))
             return
         if self.problem is not None:
-            logger.warning("the ledger %s is written again", self.path)
+            logger.warning("the ledger %s is written again", self.where)
             self.problem = None
 
-    def _open(self) -> SqliteLedgerFile:
-        from .sqlite import SqliteLedgerFile
-
-        self._file = SqliteLedgerFile.for_writing(self.path)
+    def _open(self) -> LedgerStore:
+        self._file = self.backend.for_writing()
         return self._file
 
     def _failed(self, error: Exception, rows: int) -> None:
         if self._file is not None:  # opened afresh next time: the file may have been replaced or fixed
             self._file.close()
             self._file = None
-        problem = _plain(error)
+        problem = plain(error)
         if problem != self.problem:  # once per distinct problem, not once per lookup
             logger.warning(
                 "the ledger %s can't be written (%s); lookups go on without it. Fix that, or set "
-                "KUSHROUTER_MCP_LEDGER to another file or to off",
-                self.path,
+                "KUSHROUTER_MCP_LEDGER to %s or to off",
+                self.where,
                 problem,
+                self.backend.elsewhere,
             )
         self.problem = problem
         self.dropped += rows
@@ -239,38 +269,20 @@ class Ledger:
             )
 
     @contextmanager
-    def _reading(self) -> Iterator[SqliteLedgerFile | None]:
-        """A connection of its own for one read (None when there is no file yet); any failure to
-        read becomes a LedgerError that says which file and why."""
-        from .sqlite import SqliteLedgerFile
-
+    def _reading(self) -> Iterator[LedgerStore | None]:
+        """A store of its own for one read (None when there is no ledger yet); any failure to
+        read becomes a LedgerError that says which ledger and why."""
         ledger_file = None
         try:
-            ledger_file = SqliteLedgerFile.for_reading(self.path)
+            ledger_file = self.backend.for_reading()
             yield ledger_file
         except LedgerError:
             raise
-        except Exception as error:  # sqlite3.Error (corrupt, not a database), OSError
-            raise LedgerError(
-                f"the ledger {self.path} can't be read ({_plain(error)}){_hint(error)}"
-            ) from None
+        except Exception as error:  # sqlite3.Error (corrupt, not a database), OSError, psycopg.Error
+            raise LedgerError(self.backend.read_error(error)) from None
         finally:
             if ledger_file is not None:
                 ledger_file.close()
 
     def _state(self, exists: bool, rows: int, first: float | None, last: float | None) -> LedgerState:
-        return LedgerState(self.path, exists, rows, first, last, self.problem)
-
-
-def _hint(error: Exception) -> str:
-    """What SQLite's words mean where they mislead: reading a WAL file needs its -shm beside it."""
-    if "readonly" in str(error):
-        return "; reading it needs write access to its directory, for SQLite's -shm file beside it"
-    return ""
-
-
-def _plain(error: Exception) -> str:
-    """An error as a short phrase: the OS's words for OS errors, SQLite's for its own."""
-    if isinstance(error, OSError) and error.strerror:
-        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
-    return str(error) or type(error).__name__
+        return LedgerState(self.where, exists, rows, first, last, self.problem)
