@@ -149,7 +149,7 @@ class LedgerLocation:
         return str(path)
 
     def allowed(self) -> str:
-        return "a file path, or off"  # (and a PostgreSQL URL: see the help text's note)
+        return "a file path, a postgresql:// URL or key/value string, or off"
 
 
 def _database_url(raw: str) -> DatabaseUrl:
@@ -259,10 +259,10 @@ class Settings:
     ledger: str | DatabaseUrl | None = setting(
         LedgerLocation(),
         None,
-        # Mentions no PostgreSQL yet: the README's table is generated from this text, and the README
-        # is the lead's to change (docs/ledger.md, 'PostgreSQL', has the URL forms).
-        "The usage ledger: every record looked up is kept in this SQLite file, for `usage_report` and "
-        "`kushrouter-mcp report` (README, 'Usage history'); `off` keeps nothing.",
+        "The usage ledger: every record looked up is kept, for `usage_report` and `kushrouter-mcp "
+        "report` (README, 'Usage history'), in this SQLite file, or in PostgreSQL given a "
+        "`postgresql://…` URL or key/value string (extra `[postgres]`; replicas share it; README, "
+        "'Deploying for a team'); `off` keeps nothing.",
         env="KUSHROUTER_MCP_LEDGER",
         shown_default="(your data directory)/ledger.sqlite3",
     )
