@@ -297,3 +297,14 @@ def test_a_missing_page_makes_the_html_report_a_one_line_error(tmp_path: Path, w
     error = done.stderr.splitlines()[-1]
     assert error.startswith("kushrouter-mcp: error: The usage dashboard page ") and "reinstall" in error
     assert "Traceback" not in done.stderr and not out.exists()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/dashboard.md"])
+def test_the_docs_state_the_page_s_real_size(doc: str) -> None:
+    """The README and docs/dashboard.md quote the built page's bytes: a rebuild must update them."""
+    stated = re.findall(r"(\d{1,3}(?:,\d{3})+) bytes", (ROOT / doc).read_text(encoding="utf-8"))
+    assert stated, f"{doc} states no size in bytes"
+    assert {int(size.replace(",", "")) for size in stated} == {PAGE.stat().st_size}
