@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from kushrouter_mcp.sandbox.processes import (
 )
 from kushrouter_mcp.sandbox.runner import RunningSandbox, run_sandbox
 from kushrouter_mcp.sandbox.samples import ALICE_KEY
+from pg_cluster import PostgresCluster, require_postgres, running_cluster
 
 # A key shaped like a real one, so a leak would be recognisable anywhere it shows.
 LEAK_CANARY = "kr_live_CANARY_5e3b9f0d7a1c2e4b6d8f"
@@ -206,3 +208,31 @@ def http_server_factory(tmp_path: Path) -> Iterator[object]:
     yield start
     for process in started:
         stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster for the session (tests/pg_cluster.py); `stop()`/`start()` keep its port."""
+    require_postgres()
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@dataclass(frozen=True)
+class PgDatabase:
+    """A fresh database of the session's cluster: its name and a URL with the password."""
+
+    cluster: PostgresCluster
+    name: str
+    url: str
+
+
+@pytest.fixture
+def pg_database(pg_cluster: PostgresCluster) -> Iterator[PgDatabase]:
+    """A new empty database for one test; the cluster is started again if a test left it stopped."""
+    if not pg_cluster.running():
+        pg_cluster.start()
+    name = pg_cluster.create_database()
+    yield PgDatabase(pg_cluster, name, pg_cluster.url(name))
+    if not pg_cluster.running():
+        pg_cluster.start()

@@ -270,10 +270,17 @@ def third_party_imports(imports: Iterable[Import]) -> set[str]:
     }
 
 
+# Extras the server itself imports from (on first use, never at start-up: tests/test_startup.py).
+RUNTIME_EXTRAS = ("postgres",)
+
+
 def declared_requirements(pyproject: Path = REPO / "pyproject.toml") -> dict[str, Requirement]:
-    """[project] dependencies by normalised distribution name."""
+    """[project] dependencies and those of the runtime extras, by normalised distribution name."""
     with pyproject.open("rb") as file:
-        listed = tomllib.load(file)["project"]["dependencies"]
+        project = tomllib.load(file)["project"]
+    listed = project["dependencies"] + [
+        line for extra in RUNTIME_EXTRAS for line in project["optional-dependencies"][extra]
+    ]
     return {_normalised(Requirement(line).name): Requirement(line) for line in listed}
 
 
