@@ -118,13 +118,14 @@ class Ledger:
         self._queued = 0  # rows ever queued
         self._written = 0  # rows ever written (taken off the queue)
         self._flushing = 0  # callers waiting in flush()
+        self._draining = 0  # callers waiting in write_out(): a stop
         self._attempts = 0  # writes begun
         self._last_failed = 0  # the number of the last write that failed
         self._retry_seconds = 0.0  # the pause before the next write; 0 while writing works
         self._retry_now = False  # a flush or a stop asks for a write at once, pause or not
         self._writer: threading.Thread | None = None
         self._closing = False
-        self._give_up_at = float("inf")  # time.monotonic() past which a stop leaves rows unwritten
+        self._said_unwritten = False  # a stop's warning about rows left unwritten, said once
         self._file: SqliteLedgerFile | None = None
         self.problem: str | None = None  # why writing fails now; None while it works
         self.dropped = 0  # rows not queued because the queue was full
@@ -186,24 +187,38 @@ class Ledger:
             finally:
                 self._flushing -= 1
 
-    def close(self, timeout: float = FLUSH_SECONDS) -> int:
-        """Write what is queued (trying for at most `timeout` s), then stop the writer; the rows left
-        unwritten, said in a warning (once)."""
+    def write_out(self, timeout: float = FLUSH_SECONDS) -> int:
+        """What a stop does: write every row queued so far, trying again every half second for up
+        to `timeout` s (a flush gives up at the first failure); the rows left unwritten, said in a
+        warning (once)."""
         with self._changed:
-            already = self._closing
-            self._closing = self._retry_now = True
-            self._give_up_at = min(self._give_up_at, time.monotonic() + timeout)
+            target = self._queued
+            self._draining += 1
+            self._retry_now = True
             self._changed.notify_all()
-        writer = self._writer
-        if writer is not None and writer is not threading.current_thread():
-            writer.join(max(0.0, self._give_up_at - time.monotonic()) + STOPPING_RETRY_SECONDS)
-        left = self.pending
-        if left and not already:
+            try:
+                self._changed.wait_for(lambda: self._written >= target, timeout)
+                left = max(0, target - self._written)
+            finally:
+                self._draining -= 1
+        if left and not self._said_unwritten:
+            self._said_unwritten = True
             logger.warning(
                 "the ledger's last %d rows were not written in time (%s); they are lost",
                 left,
                 self.problem or "the writer was still busy",
             )
+        return left
+
+    def close(self, timeout: float = FLUSH_SECONDS) -> int:
+        """Write what is queued (see write_out), then stop the writer; the rows left unwritten."""
+        left = self.write_out(timeout) if self._writer is not None else 0
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+        writer = self._writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join(STOPPING_RETRY_SECONDS)  # a write under way may end; the thread is a daemon
         return left
 
     def _start_writer(self) -> None:
@@ -239,19 +254,19 @@ class Ledger:
         Called with the lock held."""
         self._changed.wait_for(lambda: self._pending or self._closing)
         if self._retry_seconds:  # the last write failed: pause, unless someone waits for the rows
-            pause = min(self._retry_seconds, STOPPING_RETRY_SECONDS) if self._closing else self._retry_seconds
-            self._changed.wait_for(lambda: self._retry_now, pause)
+            pause = min(self._retry_seconds, STOPPING_RETRY_SECONDS) if self._draining else self._retry_seconds
+            self._changed.wait_for(lambda: self._retry_now or self._closing, pause)
         else:
             # Rows queued in the next moments share one transaction: one commit for many lookups
             # (a transaction per lookup cost ~7% of a lookup's time), unless someone waits for them.
             self._changed.wait_for(self._write_now, GATHER_SECONDS)
         self._retry_now = False
-        if self._closing and time.monotonic() >= self._give_up_at:
+        if self._closing:  # close() wrote out what it could before it said so
             return []
         return list(itertools.islice(self._pending, BATCH_ROWS))
 
     def _write_now(self) -> bool:
-        return self._closing or self._flushing > 0 or len(self._pending) >= BATCH_ROWS
+        return self._closing or self._flushing > 0 or self._draining > 0 or len(self._pending) >= BATCH_ROWS
 
     def _write(self, batch: Sequence[tuple[ApiKey, dict[str, Any], float]]) -> Exception | None:
         """Write the batch in one transaction; the error if it failed (the rows stay queued)."""
