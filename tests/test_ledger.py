@@ -432,7 +432,7 @@ def test_a_problem_that_lasts_is_tried_ever_less_often_within_the_bound(
         ledger.record(KEY, record(f"gen-{n}"))
     time.sleep(3.2)
     # Pauses of 0.5, 1 and 2 s after the first try: 4 tries in 3.2 s at most, not a spin.
-    assert 1 <= ledger._attempts <= 4, ledger._attempts  # noqa: SLF001 - what the writer did
+    assert 1 <= ledger._attempts <= 4, ledger._attempts  # what the writer did
     assert (ledger.pending, ledger.dropped) == (5, 7), "the bound holds; only the overflow is dropped"
     assert len(warnings_about(caplog, CANNOT_WRITE)) == 1
     assert ledger.close(timeout=0.5) == 5

@@ -66,7 +66,7 @@ async def test_an_http_server_starts_and_serves_with_an_unwritable_ledger_and_wr
     }  # fmt: skip
     await look_up(port, ids)
     with anyio.fail_after(10):  # the writer's first try fails at once; the state says so
-        while (state := await health(port))["state"] != "degraded":
+        while (state := await health(port))["state"] != "degraded":  # noqa: ASYNC110 - another process
             await anyio.sleep(0.05)
     assert state["pending_rows"] == len(ids) and state["dropped_rows"] == 0, state
     assert "Not a directory" in state["problem"], state
@@ -117,7 +117,9 @@ async def test_a_stdio_server_writes_the_rows_that_waited_when_its_stdin_closes(
     assert "not written in time" not in errors.read_text()
 
 
-def test_healthz_says_off_when_the_ledger_is_off(sandbox: RunningSandbox, server_process: StartProcess) -> None:
+def test_healthz_says_off_when_the_ledger_is_off(
+    sandbox: RunningSandbox, server_process: StartProcess
+) -> None:
     process, port, _ = server_process(server_env(sandbox.base_url, KUSHROUTER_MCP_LEDGER="off"))
     answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
     assert answer.status_code == 200 and answer.json() == {
@@ -126,4 +128,3 @@ def test_healthz_says_off_when_the_ledger_is_off(sandbox: RunningSandbox, server
     }
     process.terminate()
     assert process.wait(timeout=30) == 0
-

@@ -219,7 +219,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .face.app import serve_stdio
     from .settings.logs import configure_logging
 
-    configure_logging(settings.log_level, [settings.api_key.reveal()] if settings.api_key else [])
+    configure_logging(settings.log_level, settings.log_secrets())
     return serve_stdio(settings)
 
 

@@ -11,7 +11,6 @@ from enum import Enum
 from typing import Annotated, Any
 
 import anyio
-
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
@@ -101,7 +100,7 @@ def create_server(
     settings: Settings,
     token_verifier: TokenVerifier | None = None,
     auth: AuthSettings | None = None,
-    ledger: Ledger | None | _FromSettings = FROM_SETTINGS,
+    ledger: Ledger | _FromSettings | None = FROM_SETTINGS,
 ) -> MCPServer[AppState]:
     """The server; over HTTP, `token_verifier` and `auth` make every request authenticate. `ledger`:
     the one the settings name unless the caller made it (HTTP serving does, for /healthz)."""

@@ -94,11 +94,11 @@ def run_report(options: ReportOptions, settings: Settings) -> int:
     asked = _parse(options, datetime.now(UTC))
     ledger = _ledger(settings)
     key = _key_for(options, settings.api_key)
-    configure_logging(settings.log_level, [settings.api_key.reveal()] if settings.api_key else [])
-    _say(f"ledger: {ledger.path}")
-    if not ledger.path.exists():
+    configure_logging(settings.log_level, settings.log_secrets())
+    _say(f"ledger: {ledger.where}")
+    if not ledger.backend.exists():
         _say(
-            f"note: there is no ledger at {ledger.path} yet (a server creates it with the first record it "
+            f"note: there is no ledger at {ledger.where} yet (a server creates it with the first record it "
             "looks up), so the report is empty. If your server keeps it elsewhere, set "
             "KUSHROUTER_MCP_LEDGER to the same file here."
         )
@@ -107,9 +107,7 @@ def run_report(options: ReportOptions, settings: Settings) -> int:
             refresh(ledger, settings, settings.api_key, datetime.now(UTC))
         return _emit(options, _writer(options, ledger, key, asked))
     except LedgerError as error:
-        raise ConfigError(
-            f"{error}. Fix or move that file, or point KUSHROUTER_MCP_LEDGER at another one."
-        ) from None
+        raise ConfigError(f"{error}. {_ledger_advice(ledger)}") from None
 
 
 # --- Checking what was asked ---------------------------------------------------------------------
@@ -134,6 +132,10 @@ def _parse(options: ReportOptions, now: datetime) -> _Asked:
 
 def _whole_number(text: str) -> object:
     return int(text) if text.strip().isdigit() else text
+
+
+def _ledger_advice(ledger: Ledger) -> str:
+    return f"Fix that, or point KUSHROUTER_MCP_LEDGER at {ledger.backend.elsewhere}."
 
 
 def _ledger(settings: Settings) -> Ledger:

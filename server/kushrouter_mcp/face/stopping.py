@@ -37,8 +37,6 @@ class _Calls:
     due_at: float | None = None  # time.monotonic() by which the stop under way wants the process done
 
 
-
-
 _CALLS: Final = _Calls()
 
 

@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 from ..reports.periods import Period
 from ..reports.report import build_report
 from ..settings.config import LEDGER_OFF, Settings
+from ..settings.database import DatabaseUrl
 from ..settings.keys import ApiKey
-from .errors import LedgerError
+from .errors import LedgerError, plain
 from .rows import ledger_row
 
-if TYPE_CHECKING:  # sqlite3 loads with the first write or report: a start pays for none of it
-    from .sqlite import SqliteLedgerFile
+if TYPE_CHECKING:  # sqlite3 and psycopg load with the first write or report: a start pays for none
+    from .store import LedgerBackend, LedgerStore
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,10 @@ def ledger_for(settings: Settings) -> Ledger | None:
     """The server's ledger, or None when it is off (KUSHROUTER_MCP_LEDGER=off)."""
     if settings.ledger == LEDGER_OFF:
         return None
+    if isinstance(settings.ledger, DatabaseUrl):
+        from .postgres import PostgresBackend  # psycopg loads here, not at start-up
+
+        return Ledger(backend=PostgresBackend(settings.ledger))
     return Ledger(Path(settings.ledger) if settings.ledger else None)
 
 
@@ -69,7 +74,7 @@ def ledger_for(settings: Settings) -> Ledger | None:
 class LedgerState:
     """What a report says about where its figures came from."""
 
-    path: Path
+    where: str  # the file's path, or the database's URL without its password
     exists: bool
     key_rows: int  # rows of the key asked about (every key's when asked for all)
     first_at: float | None
@@ -101,6 +106,11 @@ class LedgerHealth:
         }
 
 
+def _next_pause(pause: float) -> float:
+    """The pause after one more failed write: doubled, from the first to the last."""
+    return min(max(2 * pause, RETRY_FIRST_SECONDS), RETRY_MAX_SECONDS)
+
+
 def ledger_health(ledger: Ledger | None) -> LedgerHealth:
     """The ledger's health, `off` when there is none."""
     return LedgerHealth(OFF, None, 0, 0, None) if ledger is None else ledger.health()
@@ -109,8 +119,14 @@ def ledger_health(ledger: Ledger | None) -> LedgerHealth:
 class Ledger:
     """Rows queued by lookups, written by one thread; reports read the file directly."""
 
-    def __init__(self, path: Path | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        backend: LedgerBackend | None = None,
+    ) -> None:
         self._path = path
+        self._backend = backend
         self._clock = clock
         # Rows stay here until written: the writer copies a batch, and takes it off once committed.
         self._pending: deque[tuple[ApiKey, dict[str, Any], float]] = deque()
@@ -126,7 +142,7 @@ class Ledger:
         self._writer: threading.Thread | None = None
         self._closing = False
         self._said_unwritten = False  # a stop's warning about rows left unwritten, said once
-        self._file: SqliteLedgerFile | None = None
+        self._file: LedgerStore | None = None
         self.problem: str | None = None  # why writing fails now; None while it works
         self.dropped = 0  # rows not queued because the queue was full
         self._dropped_said = 0  # the count the last overflow warning gave
@@ -138,8 +154,17 @@ class Ledger:
         return self._path
 
     @property
-    def backend(self) -> str:
-        return "sqlite"
+    def backend(self) -> LedgerBackend:
+        """Where the rows go: the file at `path` unless a backend was given (PostgreSQL)."""
+        if self._backend is None:
+            from .sqlite import SqliteBackend
+
+            self._backend = SqliteBackend(self.path)
+        return self._backend
+
+    @property
+    def where(self) -> str:
+        return self.backend.where
 
     @property
     def pending(self) -> int:
@@ -151,7 +176,7 @@ class Ledger:
         with self._changed:
             pending, problem = len(self._pending), self.problem
         degraded = problem is not None or pending >= MAX_PENDING
-        return LedgerHealth(DEGRADED if degraded else OK, self.backend, pending, self.dropped, problem)
+        return LedgerHealth(DEGRADED if degraded else OK, self.backend.kind, pending, self.dropped, problem)
 
     # --- writing (lookups) ------------------------------------------------------------------------
 
@@ -243,18 +268,22 @@ class Ledger:
                     self._retry_seconds = 0.0
                 else:
                     self._last_failed = attempt
-                    self._retry_seconds = min(max(2 * self._retry_seconds, RETRY_FIRST_SECONDS), RETRY_MAX_SECONDS)
+                    self._retry_seconds = _next_pause(self._retry_seconds)
                 self._changed.notify_all()
         if self._file is not None:
             self._file.close()
             self._file = None
+        if self._backend is not None:
+            self._backend.close()
 
     def _next_batch(self) -> list[tuple[ApiKey, dict[str, Any], float]]:
         """The next rows to write, after the pause or gathering they are due; none once stopped.
         Called with the lock held."""
         self._changed.wait_for(lambda: self._pending or self._closing)
         if self._retry_seconds:  # the last write failed: pause, unless someone waits for the rows
-            pause = min(self._retry_seconds, STOPPING_RETRY_SECONDS) if self._draining else self._retry_seconds
+            pause = self._retry_seconds
+            if self._draining:
+                pause = min(pause, STOPPING_RETRY_SECONDS)
             self._changed.wait_for(lambda: self._retry_now or self._closing, pause)
         else:
             # Rows queued in the next moments share one transaction: one commit for many lookups
@@ -278,29 +307,27 @@ class Ledger:
             self._failed(error)
             return error
         if self.problem is not None:
-            logger.warning("the ledger %s is written again; the rows that waited are in it", self.path)
+            logger.warning("the ledger %s is written again; the rows that waited are in it", self.where)
             self.problem = None
         return None
 
-    def _open(self) -> SqliteLedgerFile:
-        from .sqlite import SqliteLedgerFile
-
-        self._file = SqliteLedgerFile.for_writing(self.path)
+    def _open(self) -> LedgerStore:
+        self._file = self.backend.for_writing()
         return self._file
 
     def _failed(self, error: Exception) -> None:
         if self._file is not None:  # opened afresh next time: the file may have been replaced or fixed
             self._file.close()
             self._file = None
-        problem = _plain(error)
+        problem = plain(error)
         if problem != self.problem:  # once per distinct problem, not once per try
             logger.warning(
                 "the ledger %s can't be written (%s); lookups go on, and their rows wait in memory (up to "
-                "%d) to be written once it can be. Fix that, or set KUSHROUTER_MCP_LEDGER to another "
-                "ledger or to off",
-                self.path,
+                "%d) to be written once it can be. Fix that, or set KUSHROUTER_MCP_LEDGER to %s or to off",
+                self.where,
                 problem,
                 MAX_PENDING,
+                self.backend.elsewhere,
             )
         self.problem = problem
 
@@ -357,38 +384,20 @@ class Ledger:
             )
 
     @contextmanager
-    def _reading(self) -> Iterator[SqliteLedgerFile | None]:
-        """A connection of its own for one read (None when there is no file yet); any failure to
-        read becomes a LedgerError that says which file and why."""
-        from .sqlite import SqliteLedgerFile
-
+    def _reading(self) -> Iterator[LedgerStore | None]:
+        """A store of its own for one read (None when there is no ledger yet); any failure to
+        read becomes a LedgerError that says which ledger and why."""
         ledger_file = None
         try:
-            ledger_file = SqliteLedgerFile.for_reading(self.path)
+            ledger_file = self.backend.for_reading()
             yield ledger_file
         except LedgerError:
             raise
-        except Exception as error:  # sqlite3.Error (corrupt, not a database), OSError
-            raise LedgerError(
-                f"the ledger {self.path} can't be read ({_plain(error)}){_hint(error)}"
-            ) from None
+        except Exception as error:  # sqlite3.Error (corrupt, not a database), OSError, psycopg.Error
+            raise LedgerError(self.backend.read_error(error)) from None
         finally:
             if ledger_file is not None:
                 ledger_file.close()
 
     def _state(self, exists: bool, rows: int, first: float | None, last: float | None) -> LedgerState:
-        return LedgerState(self.path, exists, rows, first, last, self.problem, self.pending)
-
-
-def _hint(error: Exception) -> str:
-    """What SQLite's words mean where they mislead: reading a WAL file needs its -shm beside it."""
-    if "readonly" in str(error):
-        return "; reading it needs write access to its directory, for SQLite's -shm file beside it"
-    return ""
-
-
-def _plain(error: Exception) -> str:
-    """An error as a short phrase: the OS's words for OS errors, SQLite's for its own."""
-    if isinstance(error, OSError) and error.strerror:
-        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
-    return str(error) or type(error).__name__
+        return LedgerState(self.where, exists, rows, first, last, self.problem, self.pending)

@@ -38,9 +38,9 @@ logger = logging.getLogger(__name__)
 
 
 def _configure_logging(settings: Settings, serving: Serving) -> None:
-    """stderr logging for a serving process, with the server's key and every access token scrubbed."""
-    key = [settings.api_key.reveal()] if settings.api_key else []
-    configure_logging(settings.log_level, [*key, *serving.http.tokens])
+    """stderr logging for a serving process, with the server's key, the ledger database's password
+    and every access token scrubbed."""
+    configure_logging(settings.log_level, [*settings.log_secrets(), *serving.http.tokens])
 
 
 def _worker_app(settings: Settings, serving: Serving) -> ASGIApp:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
+from . import database
+from .database import DatabaseUrl
 from .keys import ApiKey
 from .setting import (
     OFF_WORDS,
@@ -125,17 +128,20 @@ LEDGER_OFF = "off"
 
 
 class LedgerLocation:
-    """`off`, or the ledger's file path (made absolute; the file is created on the first write)."""
+    """`off`, a PostgreSQL connection string (URL or key/value; needs the postgres extra), or the
+    ledger's file path (made absolute; the file is created on the first write)."""
 
-    metavar = "FILE|off"
+    metavar = "FILE|URL|off"
 
-    def parse(self, raw: str, given: str) -> str:
+    def parse(self, raw: str, given: str) -> str | DatabaseUrl:
         if raw.strip().lower() in OFF_WORDS:
             return LEDGER_OFF
-        if "://" in raw:
-            _without_credentials(raw, "KUSHROUTER_MCP_LEDGER must not hold credentials.")
+        if database.is_connection_string(raw):
+            return _database_url(raw)
+        if "://" in raw:  # no value in the message: another database's URL may hold a password
             raise ConfigError(
-                f"{given} is not a file path or off; this version keeps the ledger in a local file."
+                "KUSHROUTER_MCP_LEDGER is a URL but not a postgresql:// one; give a PostgreSQL URL, "
+                "a file path, or off."
             )
         path = Path(raw).expanduser().absolute()
         if path.is_dir():
@@ -143,7 +149,18 @@ class LedgerLocation:
         return str(path)
 
     def allowed(self) -> str:
-        return "a file path, or off"
+        return "a file path, or off"  # (and a PostgreSQL URL: see the help text's note)
+
+
+def _database_url(raw: str) -> DatabaseUrl:
+    """The connection string, if the driver is there to use it (looked for, not imported: a start
+    pays for psycopg only when the ledger is first used)."""
+    if find_spec("psycopg") is None or find_spec("psycopg_pool") is None:
+        raise ConfigError(
+            "KUSHROUTER_MCP_LEDGER names a PostgreSQL database, but the PostgreSQL driver is not "
+            f"installed: {database.INSTALL_EXTRA} (or set KUSHROUTER_MCP_LEDGER to a file path or off)."
+        )
+    return DatabaseUrl(raw)
 
 
 @dataclass(frozen=True)
@@ -239,9 +256,11 @@ class Settings:
         shown_default="off",
     )
 
-    ledger: str | None = setting(
+    ledger: str | DatabaseUrl | None = setting(
         LedgerLocation(),
         None,
+        # Mentions no PostgreSQL yet: the README's table is generated from this text, and the README
+        # is the lead's to change (docs/ledger.md, 'PostgreSQL', has the URL forms).
         "The usage ledger: every record looked up is kept in this SQLite file, for `usage_report` and "
         "`kushrouter-mcp report` (README, 'Usage history'); `off` keeps nothing.",
         env="KUSHROUTER_MCP_LEDGER",
@@ -254,6 +273,11 @@ class Settings:
     ) -> Settings:
         """The environment's settings (os.environ by default), with `flags` (by field name) winning."""
         return read_settings(cls, environ, flags)
+
+    def log_secrets(self) -> list[str]:
+        """What no log line may show: the API key, the ledger database's password."""
+        key = [self.api_key.reveal()] if self.api_key else []
+        return key + (self.ledger.passwords() if isinstance(self.ledger, DatabaseUrl) else [])
 
 
 @dataclass(frozen=True)
