@@ -20,6 +20,7 @@ DEFERRED = (
     "httpx", "h11", "kushrouter_mcp.serving", "kushrouter_mcp.extraction.extract",
     "genai_prices", "kushrouter_mcp.pricing", "kushrouter_mcp.settings.prices_file",
     "sqlite3", "platformdirs", "kushrouter_mcp.ledger.sqlite",
+    "psycopg", "psycopg_pool", "kushrouter_mcp.ledger.postgres",
 )  # fmt: skip
 
 
@@ -41,7 +42,21 @@ def test_the_probe_sees_what_is_imported() -> None:
         "from kushrouter_mcp.extraction import extract_generations\nimport httpx\n"
         "from kushrouter_mcp.pricing import Pricer\nPricer().load()\n"
         "from kushrouter_mcp.ledger.ledger import default_path\n"
-        "from kushrouter_mcp.ledger import sqlite\ndefault_path()"
+        "from kushrouter_mcp.ledger import sqlite\ndefault_path()\n"
+        "from kushrouter_mcp.ledger import postgres"
     )
     assert {"httpx", "kushrouter_mcp.extraction.extract", "genai_prices", "kushrouter_mcp.pricing"} <= loaded
     assert {"sqlite3", "platformdirs", "kushrouter_mcp.ledger.sqlite"} <= loaded
+    assert {"psycopg", "psycopg_pool", "kushrouter_mcp.ledger.postgres"} <= loaded
+
+
+def test_a_start_with_a_postgresql_ledger_imports_no_driver_until_the_ledger_is_used() -> None:
+    """Settings naming a database and the server's Ledger made from them: psycopg still unloaded."""
+    loaded = loaded_after(
+        f"{STDIO_START}\nfrom kushrouter_mcp.settings.config import Settings\n"
+        "from kushrouter_mcp.ledger import ledger_for\n"
+        "settings = Settings.from_env({'KUSHROUTER_MCP_LEDGER': 'postgresql://u:pw@127.0.0.1:1/db'})\n"
+        "ledger = ledger_for(settings)\nassert ledger is not None and 'pw' not in ledger.where"
+    )
+    assert not {name for name in loaded if name.startswith(("psycopg", "kushrouter_mcp.ledger.postgres"))}
+    assert "kushrouter_mcp.ledger.ledger" in loaded, "the probe did make the ledger"

@@ -64,9 +64,7 @@ def ledger_for(settings: Settings) -> Ledger | None:
     if settings.ledger == LEDGER_OFF:
         return None
     if isinstance(settings.ledger, DatabaseUrl):
-        from .postgres import PostgresBackend  # psycopg loads here, not at start-up
-
-        return Ledger(backend=PostgresBackend(settings.ledger))
+        return Ledger(database=settings.ledger)
     return Ledger(Path(settings.ledger) if settings.ledger else None)
 
 
@@ -124,9 +122,11 @@ class Ledger:
         path: Path | None = None,
         clock: Callable[[], float] = time.time,
         backend: LedgerBackend | None = None,
+        database: DatabaseUrl | None = None,
     ) -> None:
         self._path = path
         self._backend = backend
+        self._database = database  # PostgreSQL: its backend (and psycopg) made on first use
         self._clock = clock
         # Rows stay here until written: the writer copies a batch, and takes it off once committed.
         self._pending: deque[tuple[ApiKey, dict[str, Any], float]] = deque()
@@ -155,7 +155,11 @@ class Ledger:
 
     @property
     def backend(self) -> LedgerBackend:
-        """Where the rows go: the file at `path` unless a backend was given (PostgreSQL)."""
+        """Where the rows go: the PostgreSQL database if one was given, else the file at `path`."""
+        if self._backend is None and self._database is not None:
+            from .postgres import PostgresBackend  # psycopg loads here, on first use
+
+            self._backend = PostgresBackend(self._database)
         if self._backend is None:
             from .sqlite import SqliteBackend
 
@@ -164,7 +168,8 @@ class Ledger:
 
     @property
     def where(self) -> str:
-        return self.backend.where
+        """The file's path, or the database's URL without its password (no import needed)."""
+        return str(self._database) if self._database is not None else self.backend.where
 
     @property
     def pending(self) -> int:

@@ -25,6 +25,7 @@ from .errors import LedgerError
 from .sql import MIGRATIONS, POSTGRES, Migration, SqlLedgerStore, prepare
 
 CONNECT_SECONDS = 5  # libpq's connect_timeout unless the URL sets one, and the pool's wait for a connection
+PROBE_SECONDS = 2  # the connection made to learn why the pool had none
 POOL_SIZE = 4  # the writer thread and a few reports at once
 ELSEWHERE = "another database"
 # pg_advisory_xact_lock's key for creating or upgrading the schema: "kushledg" as a bigint, a number
@@ -106,8 +107,19 @@ class PostgresBackend:
         try:
             with self._opened_pool().connection() as connection:
                 yield connection
-        except (psycopg.Error, PoolTimeout) as error:
+        except PoolTimeout as error:
+            raise LedgerError(self.describe(self._why_no_connection(error))) from None
+        except psycopg.Error as error:
             raise LedgerError(self.describe(error)) from None
+
+    def _why_no_connection(self, timeout: PoolTimeout) -> Exception:
+        """The pool says only that it had no connection in time; one connection made here says why
+        (refused, a wrong password, a missing database), or the timeout stands if it succeeds."""
+        try:
+            psycopg.connect(self._url.reveal(), connect_timeout=PROBE_SECONDS).close()
+        except psycopg.Error as error:
+            return error
+        return timeout
 
     def _opened_pool(self) -> ConnectionPool:
         with self._pool_lock:
@@ -151,7 +163,7 @@ class PostgresBackend:
     def describe(self, error: Exception) -> str:
         """The driver's error in one line, with advice, never the password."""
         if isinstance(error, PoolTimeout):
-            text = f"no connection to PostgreSQL within {CONNECT_SECONDS} s: {REACH}"
+            text = f"no free connection to PostgreSQL within {CONNECT_SECONDS} s (all {POOL_SIZE} busy)"
         elif isinstance(error, pg_errors.InsufficientPrivilege):
             text = f"{_one_line(error)}: {GRANTS}"
         elif isinstance(error, psycopg.OperationalError):
@@ -168,5 +180,6 @@ class PostgresBackend:
 
 
 def _one_line(error: Exception) -> str:
-    """libpq's messages run over several lines (a hint indented under them): joined into one."""
-    return re.sub(r"\s*\n\s*", "; ", str(error).strip()) or type(error).__name__
+    """The message's first line: libpq adds a hint under it ("Is the server running…?") that our
+    advice says better, and a log line is one line."""
+    return re.sub(r"\s+", " ", str(error).strip().split("\n", 1)[0]) or type(error).__name__

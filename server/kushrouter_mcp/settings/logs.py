@@ -47,3 +47,6 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
     # httpx logs every request URL at INFO; ours already logs status and x-request-id.
     for noisy in ("httpx", "httpcore", "httpx2"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # The ledger's connection pool warns at every failed reconnection while PostgreSQL is down; the
+    # ledger itself warns once per distinct problem, with the cause.
+    logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, logging.getLevelName(level)))
