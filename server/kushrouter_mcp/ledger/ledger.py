@@ -172,6 +172,13 @@ class Ledger:
         return str(self._database) if self._database is not None else self.backend.where
 
     @property
+    def kind(self) -> str:
+        """`sqlite` or `postgresql`, without loading either driver (a health probe needs neither)."""
+        if self._backend is not None:
+            return self._backend.kind
+        return "postgresql" if self._database is not None else "sqlite"
+
+    @property
     def pending(self) -> int:
         """Rows waiting to be written (the batch being written included)."""
         with self._changed:
@@ -181,7 +188,7 @@ class Ledger:
         with self._changed:
             pending, problem = len(self._pending), self.problem
         degraded = problem is not None or pending >= MAX_PENDING
-        return LedgerHealth(DEGRADED if degraded else OK, self.backend.kind, pending, self.dropped, problem)
+        return LedgerHealth(DEGRADED if degraded else OK, self.kind, pending, self.dropped, problem)
 
     # --- writing (lookups) ------------------------------------------------------------------------
 
