@@ -164,7 +164,7 @@ async def usage_report(
         report, state = await anyio.to_thread.run_sync(ledger.report, key, period, groups, rows)
     except LedgerError as error:
         return error_result(
-            f"The usage report failed: {error}. Fix or move that file, or point KUSHROUTER_MCP_LEDGER at "
-            "another one; lookups work meanwhile."
+            f"The usage report failed: {error}. Fix that, or point KUSHROUTER_MCP_LEDGER at "
+            f"{ledger.backend.elsewhere}; lookups work meanwhile."
         )
     return _result(summarize_report(report, state), {**report, "ledger": "on"})

@@ -256,6 +256,8 @@ class Ledger:
         writer = self._writer
         if writer is not None and writer is not threading.current_thread():
             writer.join(STOPPING_RETRY_SECONDS)  # a write under way may end; the thread is a daemon
+        if (writer is None or not writer.is_alive()) and self._backend is not None:
+            self._backend.close()  # a database's connection pool; a later read opens a new one
         return left
 
     def _start_writer(self) -> None:
@@ -285,8 +287,6 @@ class Ledger:
         if self._file is not None:
             self._file.close()
             self._file = None
-        if self._backend is not None:
-            self._backend.close()
 
     def _next_batch(self) -> list[tuple[ApiKey, dict[str, Any], float]]:
         """The next rows to write, after the pause or gathering they are due; none once stopped.

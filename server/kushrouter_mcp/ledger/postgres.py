@@ -4,7 +4,7 @@ psycopg 3 with a psycopg_pool ConnectionPool, used synchronously from the Ledger
 from reports' worker threads (the Ledger keeps storage work off the event loop already). The pool
 opens on the first write or report, never at start-up, and gives a connection within
 CONNECT_SECONDS or fails: a database that is down costs a lookup nothing and a report a few seconds.
-Every driver error becomes a LedgerError in one line with advice, scrubbed of the password.
+Every driver error becomes DatabaseUnavailable: one line with advice, scrubbed of the password.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..settings.database import REDACTED, DatabaseUrl, redact
-from .errors import LedgerError
 from .sql import MIGRATIONS, POSTGRES, Migration, SqlLedgerStore, prepare
 
 CONNECT_SECONDS = 5  # libpq's connect_timeout unless the URL sets one, and the pool's wait for a connection
@@ -36,6 +35,11 @@ GRANTS = (
     "INSERT and UPDATE on ledger_meta and generations (docs/ledger.md, 'PostgreSQL')"
 )
 REACH = "check the URL's host, port, user and password, and that the server is running and accepts them"
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be used (unreachable, refused, a grant missing): the message is the
+    driver's first line with advice, scrubbed of the password."""
 
 
 class PostgresStore(SqlLedgerStore):
@@ -98,19 +102,20 @@ class PostgresBackend:
         return True
 
     def read_error(self, error: Exception) -> str:
-        return f"the ledger {self.where} can't be read ({self.describe(error)})"
+        why = str(error) if isinstance(error, DatabaseUnavailable) else self.describe(error)
+        return f"the ledger {self.where} can't be read ({why})"
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A connection of the pool (committed when the block ends, rolled back on an error); any
-        failure as a LedgerError."""
+        failure of the database as DatabaseUnavailable."""
         try:
             with self._opened_pool().connection() as connection:
                 yield connection
         except PoolTimeout as error:
-            raise LedgerError(self.describe(self._why_no_connection(error))) from None
+            raise DatabaseUnavailable(self.describe(self._why_no_connection(error))) from None
         except psycopg.Error as error:
-            raise LedgerError(self.describe(error)) from None
+            raise DatabaseUnavailable(self.describe(error)) from None
 
     def _why_no_connection(self, timeout: PoolTimeout) -> Exception:
         """The pool says only that it had no connection in time; one connection made here says why
@@ -132,7 +137,7 @@ class PostgresBackend:
         try:
             given = conninfo_to_dict(conninfo)
         except psycopg.Error as error:
-            raise LedgerError(self.describe(error)) from None
+            raise DatabaseUnavailable(self.describe(error)) from None
         options: dict[str, Any] = {"autocommit": False}
         if "connect_timeout" not in given:
             options["connect_timeout"] = CONNECT_SECONDS

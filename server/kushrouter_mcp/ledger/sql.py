@@ -291,7 +291,7 @@ class SqlLedgerStore:
         """How many rows the key has (every key's with None), and the earliest and latest time."""
         sql = self.dialect.statements
         where, arguments = sql.key_filter(identity)
-        count, first, last = next(iter(self._rows(sql.span(where), arguments)))
+        ((count, first, last),) = list(self._rows(sql.span(where), arguments))  # read to the end
         return int(count), first, last
 
     def not_final(self, identity: bytes, seen_since: float) -> list[str]:
