@@ -319,7 +319,7 @@ class Ledger:
             self._failed(error)
             return error
         if self.problem is not None:
-            logger.warning("the ledger %s is written again; the rows that waited are in it", self.where)
+            logger.warning("the ledger %s is written again; the rows that waited go first", self.where)
             self.problem = None
         return None
 
