@@ -456,6 +456,31 @@ def test_a_writer_too_far_behind_drops_new_rows_counts_them_and_says_so_once(
     assert "1 so far" in warning, warning
 
 
+def test_a_row_the_database_refuses_is_left_out_and_the_rows_around_it_are_written(
+    tmp_path: Path, ledgers: list[Ledger], caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    ledger = open_ledger(ledgers, path)
+    written(ledger, KEY, record("gen-first"))
+    with sqlite3.connect(path) as db:  # the database itself refuses one row, whatever the batch
+        db.execute(
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON generations WHEN NEW.id = 'gen-bad' "
+            "BEGIN SELECT RAISE(ABORT, 'this row is refused'); END"
+        )
+    db.close()
+    ids = [f"gen-{n}" for n in range(6)]
+    for gen_id in [*ids[:3], "gen-bad", *ids[3:]]:
+        ledger.record(KEY, record(gen_id))
+    deadline = time.monotonic() + 30
+    while ledger.pending and time.monotonic() < deadline:
+        ledger.flush(2)  # each flush tries at once: halved batches, then the rows one by one
+    assert ledger.pending == 0 and ledger.dropped == 1
+    assert set(rows(path)) == {"gen-first", *ids}, "every row but the refused one, none held up"
+    (refused,) = warnings_about(caplog, "refused the row")
+    assert "gen-bad" in refused and "this row is refused" in refused, refused
+    assert ledger.health().state == "ok"
+
+
 def test_an_overflow_is_said_again_each_time_its_count_grows_tenfold(
     tmp_path: Path, ledgers: list[Ledger], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

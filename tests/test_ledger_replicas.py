@@ -306,3 +306,21 @@ async def test_rows_queued_while_the_database_was_down_are_written_on_sigterm_on
     log = replica.log.read_text()
     assert "not written in time" not in log and "is written again" in log, log
     assert_no_password(pg_database, log)
+
+
+async def test_a_row_postgresql_refuses_is_left_out_without_holding_up_the_others(
+    sandbox: RunningSandbox, server_process: StartProcess, pg_database: PgDatabase
+) -> None:
+    (replica,) = replicas(server_process, sandbox, pg_database, 1, ALICE_KEY)
+    records = publish_period(sandbox, 5, seed=47)
+    bad = records[2]
+    sandbox.state.publish(bad["id"], model="gpt-5\x00mini")  # PostgreSQL text holds no NUL character
+    async with client_of(replica) as client:
+        for record in records:
+            result = await client.call_tool("get_generation", {"id": record["id"]})
+            assert not result.is_error, result.content  # the lookup itself is answered, NUL and all
+    health = await replica.until_state("ok", within=60, pending=0)
+    assert health["dropped_rows"] == 1, health
+    assert set(database_rows(pg_database)) == {r["id"] for r in records} - {bad["id"]}
+    (refused,) = [line for line in replica.log.read_text().splitlines() if "refused the row" in line]
+    assert bad["id"] in refused and "NUL" in refused, refused

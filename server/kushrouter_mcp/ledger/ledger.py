@@ -132,19 +132,25 @@ class Ledger:
         self._pending: deque[tuple[ApiKey, dict[str, Any], float]] = deque()
         self._changed = threading.Condition()
         self._queued = 0  # rows ever queued
-        self._written = 0  # rows ever written (taken off the queue)
+        self._handled = 0  # rows ever taken off the queue: written, or refused by the database
         self._flushing = 0  # callers waiting in flush()
         self._draining = 0  # callers waiting in write_out(): a stop
         self._attempts = 0  # writes begun
         self._last_failed = 0  # the number of the last write that failed
         self._retry_seconds = 0.0  # the pause before the next write; 0 while writing works
         self._retry_now = False  # a flush or a stop asks for a write at once, pause or not
+        # Finding a row the database refuses (a bad value) among rows it can't take for now (it is
+        # down): after failures, batches halve; a row failing alone has the next row tried alone
+        # (`_probing`), and if that one is written, the first is tried once more (`_on_trial`).
+        self._batch_rows = BATCH_ROWS
+        self._probing = False
+        self._on_trial = False
         self._writer: threading.Thread | None = None
         self._closing = False
         self._said_unwritten = False  # a stop's warning about rows left unwritten, said once
         self._file: LedgerStore | None = None
         self.problem: str | None = None  # why writing fails now; None while it works
-        self.dropped = 0  # rows not queued because the queue was full
+        self.dropped = 0  # rows lost: the queue was full, or the database refused the row itself
         self._dropped_said = 0  # the count the last overflow warning gave
 
     @property
@@ -218,9 +224,9 @@ class Ledger:
             self._changed.notify_all()  # the writer stops gathering or pausing: someone waits
             try:
                 self._changed.wait_for(
-                    lambda: self._written >= target or self._last_failed >= first_attempt, timeout
+                    lambda: self._handled >= target or self._last_failed >= first_attempt, timeout
                 )
-                return self._written >= target
+                return self._handled >= target
             finally:
                 self._flushing -= 1
 
@@ -234,8 +240,8 @@ class Ledger:
             self._retry_now = True
             self._changed.notify_all()
             try:
-                self._changed.wait_for(lambda: self._written >= target, timeout)
-                left = max(0, target - self._written)
+                self._changed.wait_for(lambda: self._handled >= target, timeout)
+                left = max(0, target - self._handled)
             finally:
                 self._draining -= 1
         if left and not self._said_unwritten:
@@ -268,7 +274,7 @@ class Ledger:
     def _write_queued(self) -> None:
         while True:
             with self._changed:
-                batch = self._next_batch()
+                offset, batch = self._next_batch()
                 if not batch:
                     break
                 self._attempts += 1
@@ -276,21 +282,18 @@ class Ledger:
             error = self._write(batch)
             with self._changed:
                 if error is None:
-                    for _ in batch:
-                        self._pending.popleft()
-                    self._written += len(batch)
-                    self._retry_seconds = 0.0
+                    self._written(offset, len(batch))
                 else:
                     self._last_failed = attempt
-                    self._retry_seconds = _next_pause(self._retry_seconds)
+                    self._not_written(offset, batch, error)
                 self._changed.notify_all()
         if self._file is not None:
             self._file.close()
             self._file = None
 
-    def _next_batch(self) -> list[tuple[ApiKey, dict[str, Any], float]]:
-        """The next rows to write, after the pause or gathering they are due; none once stopped.
-        Called with the lock held."""
+    def _next_batch(self) -> tuple[int, list[tuple[ApiKey, dict[str, Any], float]]]:
+        """Where in the queue the next rows to write start, and the rows, after the pause or
+        gathering they are due; none once stopped. Called with the lock held."""
         self._changed.wait_for(lambda: self._pending or self._closing)
         if self._retry_seconds:  # the last write failed: pause, unless someone waits for the rows
             pause = self._retry_seconds
@@ -303,8 +306,10 @@ class Ledger:
             self._changed.wait_for(self._write_now, GATHER_SECONDS)
         self._retry_now = False
         if self._closing:  # close() wrote out what it could before it said so
-            return []
-        return list(itertools.islice(self._pending, BATCH_ROWS))
+            return 0, []
+        if self._probing and len(self._pending) > 1:
+            return 1, [self._pending[1]]
+        return 0, list(itertools.islice(self._pending, self._batch_rows))
 
     def _write_now(self) -> bool:
         return self._closing or self._flushing > 0 or self._draining > 0 or len(self._pending) >= BATCH_ROWS
@@ -316,21 +321,60 @@ class Ledger:
             rows = [ledger_row(ledger_file.writer_identity(key), record, seen) for key, record, seen in batch]
             ledger_file.write(rows)
         except Exception as error:  # sqlite3.Error, OSError, LedgerError: whatever it is, lookups go on
-            self._failed(error)
+            if self._file is not None:  # opened afresh next time: the file may have been replaced or fixed
+                self._file.close()
+                self._file = None
             return error
+        return None
+
+    def _written(self, offset: int, rows: int) -> None:
+        """Take the rows written off the queue (called with the lock held)."""
+        if offset:  # the row behind one that failed alone went in: try that one again, at once
+            del self._pending[offset]
+            self._on_trial = True
+        else:
+            for _ in range(rows):
+                self._pending.popleft()
+            self._batch_rows, self._on_trial = BATCH_ROWS, False
+        self._handled += rows
+        self._retry_seconds, self._probing = 0.0, False
         if self.problem is not None:
             logger.warning("the ledger %s is written again; the rows that waited go first", self.where)
             self.problem = None
-        return None
+
+    def _not_written(self, offset: int, batch: Sequence[tuple[ApiKey, Any, float]], error: Exception) -> None:
+        """Plan the next try after a failed one (called with the lock held)."""
+        if not offset and len(batch) == 1 and self._on_trial:  # it fails alone, the next row did not
+            self._refused(batch[0][1], error)
+            return
+        if offset:  # the next row failed alone too: the database, not a row
+            self._probing = False
+        elif len(batch) > 1:
+            self._batch_rows = max(1, len(batch) // 2)
+        else:
+            self._probing = True
+        self._retry_seconds = _next_pause(self._retry_seconds)
+        self._failed(error)
+
+    def _refused(self, record: dict[str, Any], error: Exception) -> None:
+        """The database takes the rows around this one, not this one: leave it out, say so."""
+        self._pending.popleft()
+        self._handled += 1
+        self.dropped += 1
+        self._on_trial = False
+        logger.warning(
+            "the ledger %s refused the row of generation %s (%s); it is left out, and the rows after it "
+            "are written",
+            self.where,
+            record.get("id"),
+            plain(error),
+        )
 
     def _open(self) -> LedgerStore:
         self._file = self.backend.for_writing()
         return self._file
 
     def _failed(self, error: Exception) -> None:
-        if self._file is not None:  # opened afresh next time: the file may have been replaced or fixed
-            self._file.close()
-            self._file = None
         problem = plain(error)
         if problem != self.problem:  # once per distinct problem, not once per try
             logger.warning(
