@@ -255,7 +255,9 @@ class Ledger:
 
     def close(self, timeout: float = FLUSH_SECONDS) -> int:
         """Write what is queued (see write_out), then stop the writer; the rows left unwritten."""
-        left = self.write_out(timeout) if self._writer is not None else 0
+        # A stop that already gave up on rows (the lifespan's write_out) said so; don't wait again.
+        waited = self._writer is None or self._said_unwritten
+        left = self.pending if waited else self.write_out(timeout)
         with self._changed:
             self._closing = True
             self._changed.notify_all()
