@@ -262,7 +262,12 @@ async def test_the_database_stopped_mid_run_costs_no_lookup_and_no_row(
     assert statistics.median(latencies["during"]) < 5 * statistics.median(latencies["before"]) + 0.05
     logs = [replica.log.read_text() for replica in group]
     for log in logs:
-        assert log.count("can't be written") == 1, "one warning per problem, not one per try"
+        # One warning per distinct problem, not one per try: refused while it is down; perhaps, as it
+        # comes back, the pool's own reconnection still pending.
+        problems = [
+            line.split("can't be written", 1)[1] for line in log.splitlines() if "can't be written" in line
+        ]
+        assert problems and len(problems) == len(set(problems)) <= 2, problems
         assert "is written again" in log and "Traceback" not in log
         assert " DEBUG " in log, "the servers logged at DEBUG"
     assert_no_password(pg_database, *logs, during["report"], *(a for r in group for a in r.health_answers))
@@ -293,7 +298,7 @@ async def test_rows_queued_while_the_database_was_down_are_written_on_sigterm_on
     records = publish_period(sandbox, 6, seed=46)
     async with client_of(replica) as client:
         await look_up(client, records[:1])  # the pool is open, the schema made
-        await replica.until_state("ok", within=20)
+        await replica.until_state("ok", within=20, pending=0)
         pg_database.cluster.stop()
         await look_up(client, records[1:])
     await replica.until_state("degraded", within=20)

@@ -150,6 +150,7 @@ class Ledger:
         self._said_unwritten = False  # a stop's warning about rows left unwritten, said once
         self._file: LedgerStore | None = None
         self.problem: str | None = None  # why writing fails now; None while it works
+        self._problems_said: set[str] = set()  # warned about since writing last worked
         self.dropped = 0  # rows lost: the queue was full, or the database refused the row itself
         self._dropped_said = 0  # the count the last overflow warning gave
 
@@ -343,6 +344,7 @@ class Ledger:
         if self.problem is not None:
             logger.warning("the ledger %s is written again; the rows that waited go first", self.where)
             self.problem = None
+            self._problems_said.clear()
 
     def _not_written(self, offset: int, batch: Sequence[tuple[ApiKey, Any, float]], error: Exception) -> None:
         """Plan the next try after a failed one (called with the lock held)."""
@@ -378,7 +380,8 @@ class Ledger:
 
     def _failed(self, error: Exception) -> None:
         problem = plain(error)
-        if problem != self.problem:  # once per distinct problem, not once per try
+        if problem not in self._problems_said:  # once per distinct problem, not once per try
+            self._problems_said.add(problem)
             logger.warning(
                 "the ledger %s can't be written (%s); lookups go on, and their rows wait in memory (up to "
                 "%d) to be written once it can be. Fix that, or set KUSHROUTER_MCP_LEDGER to %s or to off",
