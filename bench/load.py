@@ -82,6 +82,8 @@ class Target:
     tool: str
     arguments: dict[str, Any]
     runs: list[Run] = field(default_factory=list)
+    # Each call's arguments, when they must differ (bench/ledger_replicas.py: a new id, a new row).
+    next_arguments: Callable[[], dict[str, Any]] | None = None
 
 
 def start_servers(stack: ExitStack, base_url: str, stateless: bool) -> tuple[list[Target], dict[str, int]]:
@@ -141,6 +143,10 @@ async def open_session(http: httpx.AsyncClient, target: Target) -> dict[str, str
     return headers
 
 
+def arguments_of(target: Target) -> dict[str, Any]:
+    return target.next_arguments() if target.next_arguments else target.arguments
+
+
 async def client(target: Target, stop_at: float, run: Run) -> None:
     async with httpx.AsyncClient(headers={**ACCEPT, **target.headers}, timeout=30, trust_env=False) as http:
         headers = await open_session(http, target)
@@ -151,7 +157,7 @@ async def client(target: Target, stop_at: float, run: Run) -> None:
                 "jsonrpc": "2.0",
                 "id": call_id,
                 "method": "tools/call",
-                "params": {"name": target.tool, "arguments": target.arguments},
+                "params": {"name": target.tool, "arguments": arguments_of(target)},
             }
             started = time.perf_counter()
             try:

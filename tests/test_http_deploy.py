@@ -83,6 +83,10 @@ def test_bad_team_settings_stop_start_up_with_their_names(
     assert words in capsys.readouterr().err
 
 
+# A server that has looked nothing up: its default ledger (a file) has nothing to write.
+NOTHING_QUEUED = {"state": "ok", "backend": "sqlite", "pending_rows": 0, "dropped_rows": 0, "problem": None}
+
+
 async def test_tokens_from_a_file_and_healthz_without_auth(
     sandbox: RunningSandbox, http_server_factory: StartHttp, tmp_path: Path
 ) -> None:
@@ -91,7 +95,7 @@ async def test_tokens_from_a_file_and_healthz_without_auth(
     url, _ = http_server_factory(server_env(sandbox.base_url, KUSHROUTER_MCP_TOKENS_FILE=str(tokens)))
     async with httpx.AsyncClient(timeout=10) as http:
         health = await http.get(url.replace("/mcp", "/healthz"))
-        assert health.status_code == 200 and health.json() == {"status": "ok"}
+        assert health.status_code == 200 and health.json() == {"status": "ok", "ledger": NOTHING_QUEUED}
         assert (await raw_post(http, url, rpc("ping"))).status_code == 401
     async with bearer_client(url, TOKEN) as client:
         assert not (await client.call_tool("get_generation", {"id": CHAT_ID})).is_error

@@ -15,6 +15,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,6 +99,13 @@ def written(ledger: Ledger, key: ApiKey, *records: dict[str, Any]) -> None:
     for one in records:
         ledger.record(key, one)
     assert ledger.flush(10), "the writer caught up"
+
+
+def attempted(ledger: Ledger, key: ApiKey, *records: dict[str, Any]) -> None:
+    """Queue the records and have the writer try them at once, on a ledger that can't be written."""
+    for one in records:
+        ledger.record(key, one)
+    assert not ledger.flush(10), "the write failed, and flush said so without waiting out its timeout"
 
 
 # --- Rows ------------------------------------------------------------------------------------------
@@ -331,15 +339,16 @@ def test_a_newer_ledger_is_left_untouched_with_one_warning_and_still_read(
     make_newer(path)
     before = file_state(path)
     ledger = open_ledger(ledgers, path)
-    written(ledger, KEY, record("gen-new-1"), record("gen-new-2"))
-    written(ledger, KEY, record("gen-new-3"))
+    attempted(ledger, KEY, record("gen-new-1"), record("gen-new-2"))
+    attempted(ledger, KEY, record("gen-new-3"))
     assert file_state(path) == before, "not a row, not an index added to a newer version's file"
     (warning,) = warnings_about(caplog, CANNOT_WRITE)
     assert "newer kushrouter-mcp" in warning and "upgrade kushrouter-mcp" in warning, warning
     assert "schema 2" in warning and str(path) in warning
-    assert ledger.problem is not None and ledger.dropped == 3
+    assert ledger.problem is not None and (ledger.pending, ledger.dropped) == (3, 0), "kept, not dropped"
     report, state = ledger.report(KEY, EVERYTHING, ["model"], 10)
     assert report["totals"]["generations"] == 1 and state.problem == ledger.problem
+    assert state.pending == 3
 
 
 def test_a_corrupt_file_is_a_warning_on_write_a_ledger_error_on_read_and_is_not_overwritten(
@@ -350,7 +359,7 @@ def test_a_corrupt_file_is_a_warning_on_write_a_ledger_error_on_read_and_is_not_
     path.write_bytes(garbage)
     ledger = open_ledger(ledgers, path)
     for n in range(3):
-        written(ledger, KEY, record(f"gen-{n}"))
+        attempted(ledger, KEY, record(f"gen-{n}"))
     (warning,) = warnings_about(caplog, CANNOT_WRITE)
     assert "not a database" in warning and str(path) in warning and "KUSHROUTER_MCP_LEDGER" in warning
     assert path.read_bytes() == garbage
@@ -368,26 +377,67 @@ def test_a_directory_that_cant_be_made_is_one_warning_and_nothing_to_read(
     path = tmp_path / "a-file" / "ledger" / "ledger.sqlite3"
     ledger = open_ledger(ledgers, path)
     for n in range(3):
-        written(ledger, KEY, record(f"gen-{n}"))
+        attempted(ledger, KEY, record(f"gen-{n}"))
     (warning,) = warnings_about(caplog, CANNOT_WRITE)
     assert "Not a directory" in warning, warning
     report, state = ledger.report(KEY, EVERYTHING, ["day"], 10)
     assert report["rows"] == [] and not state.exists and state.problem is not None
 
 
-def test_a_directory_made_later_is_written_again_and_said_so(
+def test_a_directory_made_later_gets_every_row_those_that_waited_first_and_says_so(
     tmp_path: Path, ledgers: list[Ledger], caplog: pytest.LogCaptureFixture
 ) -> None:
     blocker = tmp_path / "data"
     blocker.write_text("a regular file where the ledger's directory belongs")
     ledger = open_ledger(ledgers, blocker / "ledger.sqlite3")
-    written(ledger, KEY, record("gen-lost"))
-    assert ledger.problem is not None and ledger.dropped == 1
-    blocker.unlink()  # the user fixes it; the next rows are written, no restart needed
-    written(ledger, KEY, record("gen-kept"))
-    assert ledger.problem is None
-    assert set(rows(blocker / "ledger.sqlite3")) == {"gen-kept"}
+    attempted(ledger, KEY, record("gen-waited-1"), record("gen-waited-2"))
+    assert ledger.problem is not None and (ledger.pending, ledger.dropped) == (2, 0)
+    assert ledger.health().state == "degraded" and ledger.health().pending_rows == 2
+    blocker.unlink()  # the user fixes it; the rows that waited are written, no restart needed
+    written(ledger, KEY, record("gen-after"))
+    assert ledger.problem is None and ledger.pending == 0
+    assert set(rows(blocker / "ledger.sqlite3")) == {"gen-waited-1", "gen-waited-2", "gen-after"}
     assert len(warnings_about(caplog, "is written again")) == 1
+    assert ledger.health().as_json() == {
+        "state": "ok", "backend": "sqlite", "pending_rows": 0, "dropped_rows": 0, "problem": None
+    }  # fmt: skip
+
+
+def test_rows_that_waited_are_written_by_the_writer_alone_after_its_pause(
+    tmp_path: Path, ledgers: list[Ledger]
+) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a regular file where the ledger's directory belongs")
+    ledger = open_ledger(ledgers, blocker / "ledger.sqlite3")
+    attempted(ledger, KEY, record("gen-waited"))
+    blocker.unlink()
+    deadline = time.monotonic() + 10
+    while ledger.pending and time.monotonic() < deadline:  # no flush: the writer's own retry
+        time.sleep(0.05)
+    assert ledger.pending == 0 and ledger.problem is None
+    assert set(rows(blocker / "ledger.sqlite3")) == {"gen-waited"}
+
+
+def test_a_problem_that_lasts_is_tried_ever_less_often_within_the_bound(
+    tmp_path: Path, ledgers: list[Ledger], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kushrouter_mcp.ledger import ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "MAX_PENDING", 5)
+    path = tmp_path / "ledger.sqlite3"
+    written(open_ledger(ledgers, path), KEY, record("gen-old"))
+    make_newer(path)  # a newer schema: no retry will ever work
+    ledger = open_ledger(ledgers, path)
+    for n in range(12):
+        ledger.record(KEY, record(f"gen-{n}"))
+    time.sleep(3.2)
+    # Pauses of 0.5, 1 and 2 s after the first try: 4 tries in 3.2 s at most, not a spin.
+    assert 1 <= ledger._attempts <= 4, ledger._attempts  # what the writer did
+    assert (ledger.pending, ledger.dropped) == (5, 7), "the bound holds; only the overflow is dropped"
+    assert len(warnings_about(caplog, CANNOT_WRITE)) == 1
+    assert ledger.close(timeout=0.5) == 5
+    (lost,) = warnings_about(caplog, "not written in time")
+    assert "5 rows" in lost and "newer kushrouter-mcp" in lost, lost
 
 
 def test_a_writer_too_far_behind_drops_new_rows_counts_them_and_says_so_once(
@@ -402,7 +452,51 @@ def test_a_writer_too_far_behind_drops_new_rows_counts_them_and_says_so_once(
     assert ledger.flush(10)
     assert ledger.dropped == 7
     assert set(rows(tmp_path / "ledger.sqlite3")) == {"gen-0", "gen-1", "gen-2"}
-    assert len(warnings_about(caplog, "new rows are dropped")) == 1
+    (warning,) = warnings_about(caplog, "new rows are dropped")
+    assert "1 so far" in warning, warning
+
+
+def test_a_row_the_database_refuses_is_left_out_and_the_rows_around_it_are_written(
+    tmp_path: Path, ledgers: list[Ledger], caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    ledger = open_ledger(ledgers, path)
+    written(ledger, KEY, record("gen-first"))
+    with sqlite3.connect(path) as db:  # the database itself refuses one row, whatever the batch
+        db.execute(
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON generations WHEN NEW.id = 'gen-bad' "
+            "BEGIN SELECT RAISE(ABORT, 'this row is refused'); END"
+        )
+    db.close()
+    ids = [f"gen-{n}" for n in range(6)]
+    for gen_id in [*ids[:3], "gen-bad", *ids[3:]]:
+        ledger.record(KEY, record(gen_id))
+    deadline = time.monotonic() + 30
+    while ledger.pending and time.monotonic() < deadline:
+        ledger.flush(2)  # each flush tries at once: halved batches, then the rows one by one
+    assert ledger.pending == 0 and ledger.dropped == 1
+    assert set(rows(path)) == {"gen-first", *ids}, "every row but the refused one, none held up"
+    (refused,) = warnings_about(caplog, "refused the row")
+    assert "gen-bad" in refused and "this row is refused" in refused, refused
+    assert ledger.health().state == "ok"
+
+
+def test_an_overflow_is_said_again_each_time_its_count_grows_tenfold(
+    tmp_path: Path, ledgers: list[Ledger], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kushrouter_mcp.ledger import ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "MAX_PENDING", 2)
+    blocker = tmp_path / "data"
+    blocker.write_text("a regular file where the ledger's directory belongs")
+    ledger = open_ledger(ledgers, blocker / "ledger.sqlite3")
+    for n in range(152):
+        ledger.record(KEY, record(f"gen-{n}"))
+    counts = [w.rsplit(": ", 1)[1] for w in warnings_about(caplog, "new rows are dropped")]
+    assert counts == ["1 so far", "10 so far", "100 so far"], counts
+    assert ledger.health().as_json() | {"problem": None} == {
+        "state": "degraded", "backend": "sqlite", "pending_rows": 2, "dropped_rows": 150, "problem": None
+    }  # fmt: skip
 
 
 def test_the_usage_report_tool_answers_an_unreadable_ledger_with_an_error_naming_the_file(

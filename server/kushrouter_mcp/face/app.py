@@ -7,8 +7,10 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from enum import Enum
 from typing import Annotated, Any
 
+import anyio
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
@@ -19,6 +21,7 @@ from pydantic import Field
 from .. import __version__
 from ..extraction.results import ExtractionResult
 from ..ledger import Ledger, ledger_for
+from ..ledger.ledger import EXIT_FLUSH_SECONDS
 from ..records.models import Generation
 from ..reports.periods import DEFAULT_GROUP_BY, DEFAULT_LIMIT
 from ..settings.config import Settings
@@ -28,7 +31,7 @@ from ..upstream.client import GenerationsApi
 from . import contracts, dashboard, prompts, tools
 from .contracts import BatchResult, UsageReport
 from .costs import Costs, costs_for, served_lookups
-from .stopping import AnswerStoppedCalls
+from .stopping import AnswerStoppedCalls, stop_budget
 
 SERVER_NAME = "kushrouter"
 INSTRUCTIONS = (
@@ -86,12 +89,24 @@ def _read_only_tool(title: str, description: str, open_world: bool) -> dict[str,
     return {"title": title, "description": description, "annotations": annotations}
 
 
+class _FromSettings(Enum):
+    LEDGER = "the ledger the settings name"
+
+
+FROM_SETTINGS = _FromSettings.LEDGER
+
+
 def create_server(
-    settings: Settings, token_verifier: TokenVerifier | None = None, auth: AuthSettings | None = None
+    settings: Settings,
+    token_verifier: TokenVerifier | None = None,
+    auth: AuthSettings | None = None,
+    ledger: Ledger | _FromSettings | None = FROM_SETTINGS,
 ) -> MCPServer[AppState]:
-    """The server; over HTTP, `token_verifier` and `auth` make every request authenticate."""
+    """The server; over HTTP, `token_verifier` and `auth` make every request authenticate. `ledger`:
+    the one the settings name unless the caller made it (HTTP serving does, for /healthz)."""
     costs = costs_for(settings)  # made here, not per session: every session shares its memos
-    ledger = ledger_for(settings)  # likewise: one writer per process
+    if ledger is FROM_SETTINGS:
+        ledger = ledger_for(settings)  # likewise: one writer per process
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -102,6 +117,7 @@ def create_server(
         try:
             yield AppState(settings, api, costs, served_lookups(api, costs, ledger), ledger)
         finally:
+            await _write_out(ledger)
             await api.aclose()
 
     # The two tools whose results the usage dashboard draws, for hosts that render MCP Apps views.
@@ -190,6 +206,15 @@ def create_server(
     )
 
     return server
+
+
+async def _write_out(ledger: Ledger | None) -> None:
+    """The server stops (stdin closed, SIGTERM): its queued rows are written first, in what is left
+    of the stop's graceful timeout (over HTTP), or EXIT_FLUSH_SECONDS at least."""
+    if ledger is None:
+        return
+    with anyio.CancelScope(shield=True):  # a stop by signal cancels the lifespan's scope around it
+        await anyio.to_thread.run_sync(ledger.write_out, stop_budget(EXIT_FLUSH_SECONDS))
 
 
 def _progress(ctx: Context[AppState]) -> Progress:

@@ -8,6 +8,7 @@ server answers its cancelled calls with the same code and words.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -33,6 +34,7 @@ class _Calls:
 
     running: set[anyio.CancelScope] = field(default_factory=set)
     stopped_by: str | None = None
+    due_at: float | None = None  # time.monotonic() by which the stop under way wants the process done
 
 
 _CALLS: Final = _Calls()
@@ -45,6 +47,17 @@ def stop_calls(signal_name: str) -> int:
     for scope in _CALLS.running:
         scope.cancel()
     return len(_CALLS.running)
+
+
+def stop_due_in(seconds: float) -> None:
+    """A graceful stop has begun and is due within `seconds`: what the ledger's last writes may use."""
+    _CALLS.due_at = time.monotonic() + seconds
+
+
+def stop_budget(least: float) -> float:
+    """Seconds left of the stop under way, and at least `least` (all a stop gets without a timeout)."""
+    left = 0.0 if _CALLS.due_at is None else _CALLS.due_at - time.monotonic()
+    return max(least, left)
 
 
 class AnswerStoppedCalls(ServerMiddleware[Any]):

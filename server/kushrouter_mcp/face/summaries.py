@@ -253,9 +253,7 @@ def summarize_report(report: dict[str, Any], state: LedgerState | None) -> str:
         lines.append(f"{report['more_rows']} more rows not shown (raise limit); the total counts them.")
     lines += report_caveats(totals)
     if state is not None and state.problem:
-        lines.append(
-            f"The ledger can't be written right now ({state.problem}): new lookups are not being kept."
-        )
+        lines.append(f"The ledger can't be written right now ({state.problem}): {_waiting(state)}.")
     lines.append("Costs are estimates at list prices (or your prices file), not an invoice.")
     return "\n".join(lines)
 
@@ -266,7 +264,9 @@ def _why_empty(state: LedgerState | None) -> str:
             "The ledger is off (KUSHROUTER_MCP_LEDGER=off), so this server keeps no history: remove that "
             "setting (or give a file path) and restart, and every record looked up from then on is kept."
         )
-    problem = f" The ledger can't be written right now ({state.problem})." if state.problem else ""
+    problem = ""
+    if state.problem:
+        problem = f" The ledger can't be written right now ({state.problem}): {_waiting(state)}."
     if not state.exists or not state.key_rows:
         return (
             "The ledger has no records for this API key yet: it keeps what get_generation, get_generations "
@@ -275,6 +275,11 @@ def _why_empty(state: LedgerState | None) -> str:
             f"looked up on another machine, are not here.{problem}"
         )
     return f"This key's {recorded_span(state)}: widen since and until to include them.{problem}"
+
+
+def _waiting(state: LedgerState) -> str:
+    """What becomes of new lookups while the ledger can't be written: they wait, not lost."""
+    return f"{state.pending} rows of new lookups wait in memory, to be written once it can be"
 
 
 def report_heading(report: dict[str, Any], whose: str) -> str:

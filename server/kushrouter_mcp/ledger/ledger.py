@@ -2,12 +2,16 @@
 
 `record()` only queues (a lookup never waits for the disk); one writer thread per process
 upserts what is queued, many rows per transaction. A ledger that can't be written logs one
-warning and the lookups go on; the queue is bounded, so a broken disk never grows memory.
+warning and the lookups go on; their rows stay queued, in order, and are written again after a
+growing pause (a flush, a report or a stop tries at once): upserts are idempotent, so a batch that
+may have half-landed is safe to write again. The queue is bounded, so a long outage never grows
+memory: only rows past the bound are dropped, and counted.
 """
 
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import threading
 import time
@@ -37,8 +41,14 @@ MAX_PENDING = 100_000  # rows queued at most (about their records' size each); m
 BATCH_ROWS = 1000  # rows per transaction at most
 GATHER_SECONDS = 0.05  # how long queued rows wait for more to share their transaction
 FLUSH_SECONDS = 5.0  # what a report waits for this process's queued rows at most
-# What an ending process waits for them: a stop is due within two seconds (stdio clients, SIGTERM).
+# What an ending process waits for them at least: a stdio stop is due within two seconds; over HTTP
+# the stop gives them what is left of the graceful timeout, if that is more (face/app.py).
 EXIT_FLUSH_SECONDS = 1.0
+# After a failed write, the pause before the next: doubling from the first to the last, so a
+# database that is down costs a try every 15 s, and one that blinks loses a second at most.
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 15.0
+STOPPING_RETRY_SECONDS = 0.5  # while a stop waits for the queue: its budget is seconds, not minutes
 
 
 def default_path() -> Path:
@@ -68,6 +78,40 @@ class LedgerState:
     first_at: float | None
     last_at: float | None
     problem: str | None  # why the last write failed, if it did
+    pending: int = 0  # rows of this process waiting to be written
+
+
+OK, DEGRADED, OFF = "ok", "degraded", "off"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerHealth:
+    """What /healthz says about the ledger: nothing secret (no URL, no password, no key)."""
+
+    state: str  # OK, DEGRADED (writes fail, or the queue is full) or OFF
+    backend: str | None  # "sqlite" or "postgresql"; None when off
+    pending_rows: int  # rows waiting to be written
+    dropped_rows: int  # rows dropped since start: the queue was full
+    problem: str | None  # why writing fails now, as the warning says it
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "backend": self.backend,
+            "pending_rows": self.pending_rows,
+            "dropped_rows": self.dropped_rows,
+            "problem": self.problem,
+        }
+
+
+def _next_pause(pause: float) -> float:
+    """The pause after one more failed write: doubled, from the first to the last."""
+    return min(max(2 * pause, RETRY_FIRST_SECONDS), RETRY_MAX_SECONDS)
+
+
+def ledger_health(ledger: Ledger | None) -> LedgerHealth:
+    """The ledger's health, `off` when there is none."""
+    return LedgerHealth(OFF, None, 0, 0, None) if ledger is None else ledger.health()
 
 
 class Ledger:
@@ -84,17 +128,31 @@ class Ledger:
         self._backend = backend
         self._database = database  # PostgreSQL: its backend (and psycopg) made on first use
         self._clock = clock
+        # Rows stay here until written: the writer copies a batch, and takes it off once committed.
         self._pending: deque[tuple[ApiKey, dict[str, Any], float]] = deque()
         self._changed = threading.Condition()
         self._queued = 0  # rows ever queued
+        self._handled = 0  # rows ever taken off the queue: written, or refused by the database
         self._flushing = 0  # callers waiting in flush()
-        self._handled = 0  # rows written or given up on
+        self._draining = 0  # callers waiting in write_out(): a stop
+        self._attempts = 0  # writes begun
+        self._last_failed = 0  # the number of the last write that failed
+        self._retry_seconds = 0.0  # the pause before the next write; 0 while writing works
+        self._retry_now = False  # a flush or a stop asks for a write at once, pause or not
+        # Finding a row the database refuses (a bad value) among rows it can't take for now (it is
+        # down): after failures, batches halve; a row failing alone has the next row tried alone
+        # (`_probing`), and if that one is written, the first is tried once more (`_on_trial`).
+        self._batch_rows = BATCH_ROWS
+        self._probing = False
+        self._on_trial = False
         self._writer: threading.Thread | None = None
         self._closing = False
+        self._said_unwritten = False  # a stop's warning about rows left unwritten, said once
         self._file: LedgerStore | None = None
         self.problem: str | None = None  # why writing fails now; None while it works
-        self.dropped = 0  # rows not written: the queue overflowed, or writing failed
-        self._overflowed = 0
+        self._problems_said: set[str] = set()  # warned about since writing last worked
+        self.dropped = 0  # rows lost: the queue was full, or the database refused the row itself
+        self._dropped_said = 0  # the count the last overflow warning gave
 
     @property
     def path(self) -> Path:
@@ -120,6 +178,25 @@ class Ledger:
         """The file's path, or the database's URL without its password (no import needed)."""
         return str(self._database) if self._database is not None else self.backend.where
 
+    @property
+    def kind(self) -> str:
+        """`sqlite` or `postgresql`, without loading either driver (a health probe needs neither)."""
+        if self._backend is not None:
+            return self._backend.kind
+        return "postgresql" if self._database is not None else "sqlite"
+
+    @property
+    def pending(self) -> int:
+        """Rows waiting to be written (the batch being written included)."""
+        with self._changed:
+            return len(self._pending)
+
+    def health(self) -> LedgerHealth:
+        with self._changed:
+            pending, problem = len(self._pending), self.problem
+        degraded = problem is not None or pending >= MAX_PENDING
+        return LedgerHealth(DEGRADED if degraded else OK, self.kind, pending, self.dropped, problem)
+
     # --- writing (lookups) ------------------------------------------------------------------------
 
     def record(self, key: ApiKey, record: dict[str, Any]) -> None:
@@ -128,7 +205,7 @@ class Ledger:
             if self._closing:
                 return
             if len(self._pending) >= MAX_PENDING:
-                self._drop(1)
+                self._drop()
                 return
             self._pending.append((key, record, self._clock()))
             self._queued += 1
@@ -138,28 +215,59 @@ class Ledger:
                 self._changed.notify()
 
     def flush(self, timeout: float = FLUSH_SECONDS) -> bool:
-        """Wait until every row queued so far is written (or given up on); False on timeout."""
+        """Write every row queued so far, at once (a pause after a failure is cut short); False when
+        a write fails or `timeout` passes first."""
         with self._changed:
             target = self._queued
+            first_attempt = self._attempts + 1  # a write that fails from here on ends the wait
             self._flushing += 1
-            self._changed.notify_all()  # the writer stops gathering: someone waits for these rows
+            self._retry_now = True
+            self._changed.notify_all()  # the writer stops gathering or pausing: someone waits
             try:
-                return self._changed.wait_for(lambda: self._handled >= target, timeout)
+                self._changed.wait_for(
+                    lambda: self._handled >= target or self._last_failed >= first_attempt, timeout
+                )
+                return self._handled >= target
             finally:
                 self._flushing -= 1
 
-    def close(self, timeout: float = FLUSH_SECONDS) -> None:
-        """Write what is queued (for at most `timeout` s), then stop the writer."""
+    def write_out(self, timeout: float = FLUSH_SECONDS) -> int:
+        """What a stop does: write every row queued so far, trying again every half second for up
+        to `timeout` s (a flush gives up at the first failure); the rows left unwritten, said in a
+        warning (once)."""
+        with self._changed:
+            target = self._queued
+            self._draining += 1
+            self._retry_now = True
+            self._changed.notify_all()
+            try:
+                self._changed.wait_for(lambda: self._handled >= target, timeout)
+                left = max(0, target - self._handled)
+            finally:
+                self._draining -= 1
+        if left and not self._said_unwritten:
+            self._said_unwritten = True
+            logger.warning(
+                "the ledger's last %d rows were not written in time (%s); they are lost",
+                left,
+                self.problem or "the writer was still busy",
+            )
+        return left
+
+    def close(self, timeout: float = FLUSH_SECONDS) -> int:
+        """Write what is queued (see write_out), then stop the writer; the rows left unwritten."""
+        # A stop that already gave up on rows (the lifespan's write_out) said so; don't wait again.
+        waited = self._writer is None or self._said_unwritten
+        left = self.pending if waited else self.write_out(timeout)
         with self._changed:
             self._closing = True
             self._changed.notify_all()
         writer = self._writer
         if writer is not None and writer is not threading.current_thread():
-            writer.join(timeout)
-        if writer is not None and writer.is_alive():
-            logger.warning("the ledger's last %d rows were not written in time", len(self._pending))
-        elif self._backend is not None:
+            writer.join(STOPPING_RETRY_SECONDS)  # a write under way may end; the thread is a daemon
+        if (writer is None or not writer.is_alive()) and self._backend is not None:
             self._backend.close()  # a database's connection pool; a later read opens a new one
+        return left
 
     def _start_writer(self) -> None:
         self._writer = threading.Thread(target=self._write_queued, name="kushrouter-mcp ledger", daemon=True)
@@ -169,63 +277,131 @@ class Ledger:
     def _write_queued(self) -> None:
         while True:
             with self._changed:
-                self._changed.wait_for(lambda: self._pending or self._closing)
-                # Rows queued in the next moments share one transaction: one commit for many lookups
-                # (a transaction per lookup cost ~7% of a lookup's time), unless someone waits for them.
-                self._changed.wait_for(self._write_now, GATHER_SECONDS)
-                if not self._pending:
+                offset, batch = self._next_batch()
+                if not batch:
                     break
-                batch = [self._pending.popleft() for _ in range(min(len(self._pending), BATCH_ROWS))]
-            self._write(batch)
+                self._attempts += 1
+                attempt = self._attempts
+            error = self._write(batch)
             with self._changed:
-                self._handled += len(batch)
+                if error is None:
+                    self._written(offset, len(batch))
+                else:
+                    self._last_failed = attempt
+                    self._not_written(offset, batch, error)
                 self._changed.notify_all()
         if self._file is not None:
             self._file.close()
             self._file = None
 
-    def _write_now(self) -> bool:
-        return self._closing or self._flushing > 0 or len(self._pending) >= BATCH_ROWS
+    def _next_batch(self) -> tuple[int, list[tuple[ApiKey, dict[str, Any], float]]]:
+        """Where in the queue the next rows to write start, and the rows, after the pause or
+        gathering they are due; none once stopped. Called with the lock held."""
+        self._changed.wait_for(lambda: self._pending or self._closing)
+        if self._retry_seconds:  # the last write failed: pause, unless someone waits for the rows
+            pause = self._retry_seconds
+            if self._draining:
+                pause = min(pause, STOPPING_RETRY_SECONDS)
+            self._changed.wait_for(lambda: self._retry_now or self._closing, pause)
+        else:
+            # Rows queued in the next moments share one transaction: one commit for many lookups
+            # (a transaction per lookup cost ~7% of a lookup's time), unless someone waits for them.
+            self._changed.wait_for(self._write_now, GATHER_SECONDS)
+        self._retry_now = False
+        if self._closing:  # close() wrote out what it could before it said so
+            return 0, []
+        if self._probing and len(self._pending) > 1:
+            return 1, [self._pending[1]]
+        return 0, list(itertools.islice(self._pending, self._batch_rows))
 
-    def _write(self, batch: Sequence[tuple[ApiKey, dict[str, Any], float]]) -> None:
+    def _write_now(self) -> bool:
+        return self._closing or self._flushing > 0 or self._draining > 0 or len(self._pending) >= BATCH_ROWS
+
+    def _write(self, batch: Sequence[tuple[ApiKey, dict[str, Any], float]]) -> Exception | None:
+        """Write the batch in one transaction; the error if it failed (the rows stay queued)."""
         try:
             ledger_file = self._file or self._open()
             rows = [ledger_row(ledger_file.writer_identity(key), record, seen) for key, record, seen in batch]
             ledger_file.write(rows)
         except Exception as error:  # sqlite3.Error, OSError, LedgerError: whatever it is, lookups go on
-            self._failed(error, len(batch))
-            return
+            if self._file is not None:  # opened afresh next time: the file may have been replaced or fixed
+                self._file.close()
+                self._file = None
+            return error
+        return None
+
+    def _written(self, offset: int, rows: int) -> None:
+        """Take the rows written off the queue (called with the lock held)."""
+        if offset:  # the row behind one that failed alone went in: try that one again, at once
+            del self._pending[offset]
+            self._on_trial = True
+        else:
+            for _ in range(rows):
+                self._pending.popleft()
+            self._batch_rows, self._on_trial = BATCH_ROWS, False
+        self._handled += rows
+        self._retry_seconds, self._probing = 0.0, False
         if self.problem is not None:
-            logger.warning("the ledger %s is written again", self.where)
+            logger.warning("the ledger %s is written again; the rows that waited go first", self.where)
             self.problem = None
+            self._problems_said.clear()
+
+    def _not_written(self, offset: int, batch: Sequence[tuple[ApiKey, Any, float]], error: Exception) -> None:
+        """Plan the next try after a failed one (called with the lock held)."""
+        if not offset and len(batch) == 1 and self._on_trial:  # it fails alone, the next row did not
+            self._refused(batch[0][1], error)
+            return
+        if offset:  # the next row failed alone too: the database, not a row
+            self._probing = False
+        elif len(batch) > 1:
+            self._batch_rows = max(1, len(batch) // 2)
+        else:
+            self._probing = True
+        self._retry_seconds = _next_pause(self._retry_seconds)
+        self._failed(error)
+
+    def _refused(self, record: dict[str, Any], error: Exception) -> None:
+        """The database takes the rows around this one, not this one: leave it out, say so."""
+        self._pending.popleft()
+        self._handled += 1
+        self.dropped += 1
+        self._on_trial = False
+        logger.warning(
+            "the ledger %s refused the row of generation %s (%s); it is left out, and the rows after it "
+            "are written",
+            self.where,
+            record.get("id"),
+            plain(error),
+        )
 
     def _open(self) -> LedgerStore:
         self._file = self.backend.for_writing()
         return self._file
 
-    def _failed(self, error: Exception, rows: int) -> None:
-        if self._file is not None:  # opened afresh next time: the file may have been replaced or fixed
-            self._file.close()
-            self._file = None
+    def _failed(self, error: Exception) -> None:
         problem = plain(error)
-        if problem != self.problem:  # once per distinct problem, not once per lookup
+        if problem not in self._problems_said:  # once per distinct problem, not once per try
+            self._problems_said.add(problem)
             logger.warning(
-                "the ledger %s can't be written (%s); lookups go on without it. Fix that, or set "
-                "KUSHROUTER_MCP_LEDGER to %s or to off",
+                "the ledger %s can't be written (%s); lookups go on, and their rows wait in memory (up to "
+                "%d) to be written once it can be. Fix that, or set KUSHROUTER_MCP_LEDGER to %s or to off",
                 self.where,
                 problem,
+                MAX_PENDING,
                 self.backend.elsewhere,
             )
         self.problem = problem
-        self.dropped += rows
 
-    def _drop(self, rows: int) -> None:
-        self.dropped += rows
-        self._overflowed += rows
-        if self._overflowed == rows:  # the first overflow: said once, not once per lookup
+    def _drop(self) -> None:
+        """Count a row the full queue can't take; say so at the first, then at each tenfold count."""
+        self.dropped += 1
+        if self.dropped >= 10 * self._dropped_said or self._dropped_said == 0:
+            self._dropped_said = self.dropped
             logger.warning(
-                "the ledger's writer is behind by %d rows; new rows are dropped until it catches up",
+                "the ledger's queue is full (%d rows wait to be written); new rows are dropped until it "
+                "drains: %d so far",
                 MAX_PENDING,
+                self.dropped,
             )
 
     # --- reading (reports) ------------------------------------------------------------------------
@@ -285,4 +461,4 @@ class Ledger:
                 ledger_file.close()
 
     def _state(self, exists: bool, rows: int, first: float | None, last: float | None) -> LedgerState:
-        return LedgerState(self.where, exists, rows, first, last, self.problem)
+        return LedgerState(self.where, exists, rows, first, last, self.problem, self.pending)

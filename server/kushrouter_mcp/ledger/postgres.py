@@ -69,6 +69,7 @@ class PostgresBackend:
     """A PostgreSQL database holding the ledger, and the pool of connections to it."""
 
     elsewhere = ELSEWHERE
+    kind = "postgresql"  # what /healthz calls it
 
     def __init__(self, url: DatabaseUrl, migrations: Sequence[Migration] = MIGRATIONS) -> None:
         self._url = url

@@ -88,6 +88,7 @@ class SqliteBackend:
     """The ledger in a file (the default: one per machine, shared by its processes)."""
 
     elsewhere = ELSEWHERE
+    kind = "sqlite"  # what /healthz calls it
 
     def __init__(self, path: Path) -> None:
         self.path = path

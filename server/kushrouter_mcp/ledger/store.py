@@ -42,6 +42,11 @@ class LedgerBackend(Protocol):
         ...
 
     @property
+    def kind(self) -> str:
+        """What /healthz calls it: `sqlite` or `postgresql`."""
+        ...
+
+    @property
     def elsewhere(self) -> str:
         """The end of advice to point KUSHROUTER_MCP_LEDGER somewhere else: `another file`."""
         ...

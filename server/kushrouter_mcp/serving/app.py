@@ -6,6 +6,7 @@ Kept apart from `server` so stdio users (every IDE launch) never import any of i
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 import anyio
@@ -15,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..face.app import create_server
+from ..ledger import Ledger, ledger_for, ledger_health
 from ..library_internals.http_stack import is_session_era
 from ..settings.config import PER_REQUEST, HttpSettings, Settings
 from .auth import auth_settings, token_verifier
@@ -107,9 +109,15 @@ def exposure_problem(serving: Serving) -> str | None:
     )
 
 
-async def _healthz(_: Request) -> Response:
-    """Liveness only: no auth, no upstream call, so a load balancer's probe costs nothing."""
-    return JSONResponse({"status": "ok"})
+def _healthz(ledger: Ledger | None) -> Callable[[Request], Awaitable[Response]]:
+    """Liveness, and the ledger's health: no auth, no upstream call, no database query, so a load
+    balancer's probe costs nothing. Always 200 while the process serves: a ledger that can't be
+    written leaves lookups as they were, so pulling the replica would only lose answers."""
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "ledger": ledger_health(ledger).as_json()})
+
+    return healthz
 
 
 class _PostMiddleware:
@@ -262,8 +270,9 @@ def http_app(settings: Settings, serving: Serving) -> ASGIApp:
         settings = replace(settings, api_key=None)  # only callers' keys are ever used
     verifier = token_verifier(serving.http.key_mode, serving.http.tokens) if serving.authenticated else None
     auth = auth_settings(f"http://{url_host(serving.host)}") if verifier else None
-    server = create_server(settings, token_verifier=verifier, auth=auth)
-    server.custom_route(HEALTH_PATH, methods=["GET"])(_healthz)
+    ledger = ledger_for(settings)  # made here so that /healthz can see it
+    server = create_server(settings, token_verifier=verifier, auth=auth, ledger=ledger)
+    server.custom_route(HEALTH_PATH, methods=["GET"])(_healthz(ledger))
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         # Stateless: no session to find, so any replica or worker can answer any request; JSON

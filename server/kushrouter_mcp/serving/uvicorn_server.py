@@ -20,7 +20,7 @@ import anyio
 import uvicorn
 from starlette.types import ASGIApp
 
-from ..face.stopping import stop_calls
+from ..face.stopping import stop_calls, stop_due_in
 from ..library_internals.http_stack import (
     HookedH11Protocol,
     end_sse_streams,
@@ -228,6 +228,7 @@ class GracefulServer(uvicorn.Server):
         for connection in server_connections(self):
             connection.shutdown()
         grace = self.config.timeout_graceful_shutdown or 0
+        stop_due_in(grace)  # the ledger writes out its queue, at the end, in what is left of it
         if not await _calls_finished_within(grace):
             cut = stop_calls(self.stop_signal.name)
             logger.warning("%d call(s) still running after the %g s grace: answered as cut", cut, grace)
