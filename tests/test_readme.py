@@ -345,12 +345,15 @@ def test_sandbox_page_lists_the_sandbox_ids_and_keys() -> None:
         assert str(code) in text
 
 
-def test_readme_carries_the_registry_marker_and_the_settings_table_markers() -> None:
+def test_readme_carries_the_registry_marker_and_links_the_settings_table() -> None:
     text = README.read_text(encoding="utf-8")
     assert text.count("mcp-name: io.github.kushrouter/kushrouter-mcp") == 1
-    start, end = text.index("<!-- settings-table:start -->"), text.index("<!-- settings-table:end -->")
+    assert "(docs/configuration.md)" in text
+    table_doc = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    start = table_doc.index("<!-- settings-table:start -->")
+    end = table_doc.index("<!-- settings-table:end -->")
     assert start < end
-    assert "KUSHROUTER_API_KEY" in text[start:end]
+    assert "KUSHROUTER_API_KEY" in table_doc[start:end]
 
 
 # --- JSON configurations and mcp.json.example ----------------------------------------------------

@@ -1,4 +1,4 @@
-"""The settings table is the one source: the README's copy, --help and the flags follow it."""
+"""The settings table is the one source: the copy in docs/configuration.md, --help and the flags follow it."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from kushrouter_mcp.settings.table import (
     readme_with_table,
 )
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+TABLE_DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 
-def test_the_readme_table_is_the_generated_one() -> None:
-    text = README.read_text(encoding="utf-8")
+def test_the_docs_table_is_the_generated_one() -> None:
+    text = TABLE_DOC.read_text(encoding="utf-8")
     assert text.count(README_START) == 1 and text.count(README_END) == 1, (
-        f"README.md must hold the settings table between {README_START} and {README_END}"
+        f"docs/configuration.md must hold the settings table between {README_START} and {README_END}"
     )
-    assert readme_with_table(text) == text, f"README.md's settings table is out of date; run: {REGENERATE}"
+    assert readme_with_table(text) == text, f"docs/configuration.md's settings table is out of date; run: {REGENERATE}"
 
 
 def test_regenerating_replaces_only_the_marked_block() -> None:

@@ -1,7 +1,7 @@
 """Every setting, declared once: the fields of `Settings` and `HttpSettings` are the settings table.
 
 Each `setting(...)` states the variable, the flag, the type, the default, the allowed values and
-the help; reading, validation messages, `--help` and the README's table come from it (see
+the help; reading, validation messages, `--help` and the table in docs/configuration.md come from it (see
 `table.py`). Adding a setting is adding one field here. A bad value stops start-up with a message
 naming the variable or flag it came from; secrets (the API key, access tokens) never show.
 """

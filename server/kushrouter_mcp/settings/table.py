@@ -1,9 +1,9 @@
-"""The settings table rendered: command-line flags, the `--help` epilog, the README's table.
+"""The settings table rendered: command-line flags, the `--help` epilog, the docs' table.
 
-The table itself is the declarations in config.py. The README holds a generated copy between
-the marker lines below; regenerate it with
+The table itself is the declarations in config.py. docs/configuration.md holds a generated copy
+between the marker lines below; regenerate it with
 
-    python -m kushrouter_mcp.settings.table --readme README.md
+    python -m kushrouter_mcp.settings.table --readme docs/configuration.md
 
 (`--markdown` prints the table instead).
 """
@@ -23,7 +23,7 @@ from .setting import Setting, Switch, declared_settings
 
 README_START = "<!-- settings-table:start -->"
 README_END = "<!-- settings-table:end -->"
-REGENERATE = "python -m kushrouter_mcp.settings.table --readme README.md"
+REGENERATE = "python -m kushrouter_mcp.settings.table --readme docs/configuration.md"
 HTTP_GROUP = "HTTP transport (with --transport http)"
 
 
@@ -153,7 +153,7 @@ def guessed_option_answer(option: str) -> str | None:
     )
 
 
-# --- The README's table -------------------------------------------------------------------------
+# --- The docs' table -----------------------------------------------------------------------------
 
 
 def _cell(text: str) -> str:
@@ -193,8 +193,8 @@ def readme_with_table(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kushrouter_mcp.settings.table", description=__doc__)
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--markdown", action="store_true", help="print the README's settings table")
-    which.add_argument("--readme", type=Path, metavar="PATH", help="rewrite the table inside this README")
+    which.add_argument("--markdown", action="store_true", help="print the settings table (Markdown)")
+    which.add_argument("--readme", type=Path, metavar="PATH", help="rewrite the table between the markers of this Markdown file")
     args = parser.parse_args(argv)
     if args.markdown:
         sys.stdout.write(markdown())
