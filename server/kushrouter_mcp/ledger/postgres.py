@@ -21,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..settings.database import REDACTED, DatabaseUrl, redact
-from .sql import MIGRATIONS, POSTGRES, Migration, SqlLedgerStore, prepare
+from .sql import MIGRATIONS, POSTGRES, Migration, SqlLedgerStore, in_lock_order, prepare, secret_and_version
 
 CONNECT_SECONDS = 5  # libpq's connect_timeout unless the URL sets one, and the pool's wait for a connection
 PROBE_SECONDS = 2  # the connection made to learn why the pool had none
@@ -32,7 +32,8 @@ ELSEWHERE = "another database"
 SCHEMA_LOCK = int.from_bytes(b"kushledg", "big") - (1 << 63)
 GRANTS = (
     "the user needs CONNECT on the database, CREATE on the schema for the first start, then SELECT, "
-    "INSERT and UPDATE on ledger_meta and generations (docs/ledger.md, 'PostgreSQL')"
+    "INSERT and UPDATE on ledger_meta and generations, and DELETE too on daily_sums (docs/ledger.md, "
+    "'PostgreSQL')"
 )
 REACH = "check the URL's host, port, user and password, and that the server is running and accepts them"
 
@@ -47,15 +48,16 @@ class PostgresStore(SqlLedgerStore):
 
     dialect = POSTGRES
 
-    def __init__(self, backend: PostgresBackend, secret: bytes | None) -> None:
-        super().__init__(secret)
+    def __init__(self, backend: PostgresBackend, secret: bytes | None, version: int) -> None:
+        super().__init__(secret, version)
         self._backend = backend
 
     def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert or update the rows, all in one transaction (executemany pipelines them: one round
-        trip for the batch, not one per row)."""
+        trip for the batch, not one per row); the triggers keep daily_sums, locking its rows in the
+        batch's order."""
         with self._backend.connection() as connection, connection.cursor() as cursor:
-            cursor.executemany(POSTGRES.statements.upsert, rows)
+            cursor.executemany(POSTGRES.statements.upsert, in_lock_order(rows))
 
     def _rows(self, query: str, arguments: Sequence[Any]) -> Iterable[Sequence[Any]]:
         with self._backend.connection() as connection:
@@ -86,15 +88,15 @@ class PostgresBackend:
         with self.connection() as connection, connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             secret = prepare(connection, POSTGRES, ELSEWHERE, self._migrations)
-        return PostgresStore(self, secret)
+        return PostgresStore(self, secret, len(self._migrations))
 
     def for_reading(self) -> PostgresStore | None:
         """The store, or None while the database has no ledger (no server wrote to it yet)."""
         with self.connection() as connection:
             if connection.execute(POSTGRES.meta_exists).fetchone() is None:
                 return None
-            row = connection.execute(POSTGRES.statements.identity_secret).fetchone()
-        return PostgresStore(self, None if row is None else bytes(row[0]))
+            secret, version = secret_and_version(connection)
+        return PostgresStore(self, secret, version)
 
     def exists(self) -> bool:
         """Not known without asking the database; a read says so (an empty report) if it has none."""
