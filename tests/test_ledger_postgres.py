@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -280,6 +281,86 @@ def test_every_report_is_the_sums_worked_out_from_the_records(store: Store) -> N
     assert {row["key_identity"] for row in by_key["rows"]} == identities
 
 
+def random_records(chance: random.Random, count: int) -> list[tuple[ApiKey, dict[str, Any]]]:
+    """Records over five days at any second: models and endpoints missing or empty at times, costs
+    at the estimates' precision (a trillionth) or none, some not final."""
+    made = []
+    for n in range(count):
+        cost = None if chance.random() < 0.15 else round(chance.uniform(0, 3), 12)
+        usage = {name: chance.randrange(0, 5000) for name in USAGE_FIELDS}
+        fields = {
+            "model": chance.choice(["gpt-5", "claude-x", "gemini-y", None, ""]),
+            "endpoint": chance.choice(["openai.chat.completions", "anthropic.messages", None]),
+            "usage": usage,
+            "status": chance.choice(["completed", "completed", "in_progress"]),
+        }
+        created = BASE + chance.randrange(0, 5 * DAY)
+        made.append(
+            (chance.choice([KEY, OTHER_KEY]), record(f"gen-r{n}", created_at=created, cost=cost, **fields))
+        )
+    return made
+
+
+def moved(chance: random.Random, one: dict[str, Any]) -> dict[str, Any]:
+    """The record seen again: maybe another day, model or endpoint, a price now or none, final now."""
+    again = dict(one)
+    if chance.random() < 0.6:
+        again["created_at"] = BASE + chance.randrange(0, 5 * DAY)
+    if chance.random() < 0.5:
+        again["model"] = chance.choice(["gpt-5", "claude-x", None])
+    if chance.random() < 0.3:
+        again["endpoint"] = chance.choice(["openai.chat.completions", None])
+    if chance.random() < 0.5:
+        again["estimated_cost"] = {
+            "total": chance.choice([None, round(chance.uniform(0, 3), 12)]),
+            "currency": "USD",
+        }
+    again["status"] = chance.choice(["completed", "in_progress"])
+    return again
+
+
+def random_period(chance: random.Random) -> Period:
+    """Bounds at midnight, on the hour, or at any second, within the records' days and around them."""
+
+    def moment() -> int:
+        day = BASE + chance.randrange(-1, 7) * DAY
+        return day + chance.choice([0, 0, 3600 * chance.randrange(1, 24), chance.randrange(1, DAY)])
+
+    since, until = sorted((moment(), moment()))
+    until += 0 if until > since else chance.choice([1, 3600, DAY])
+    return Period(datetime.fromtimestamp(since, UTC), datetime.fromtimestamp(until, UTC))
+
+
+def test_reports_from_day_sums_are_the_rows_sums_for_any_period_after_any_updates(store: Store) -> None:
+    """Random records written, a third seen again and moved (another day, model, price, finality),
+    a few deleted by hand: daily_sums is what the rows say, and every report over random periods
+    (whole days, cut days, within one day) is the sums worked out from the records as they stand."""
+    chance = random.Random(20261202)
+    sent = random_records(chance, 400)
+    ledger = store.ledger()
+    for key, one in sent:
+        ledger.record(key, one)
+    assert ledger.flush(15) and ledger.problem is None
+    latest = {(key.reveal(), one["id"]): (key, one) for key, one in sent}
+    for _ in range(2):
+        for key, one in chance.sample(list(latest.values()), 130):
+            again = moved(chance, one)
+            ledger.record(key, again)
+            latest[(key.reveal(), one["id"])] = (key, again)
+        assert ledger.flush(15) and ledger.problem is None
+    gone = chance.sample(sorted(id_ for _, id_ in latest), 5)
+    store.sql(f"DELETE FROM generations WHERE id IN ({', '.join(repr(id_) for id_ in gone)})")  # noqa: S608
+    final = [(key, one) for (_, id_), (key, one) in latest.items() if id_ not in gone]
+    by_hand, kept = day_sums_by_hand(store)
+    assert kept == by_hand
+    for _ in range(120):
+        period = random_period(chance)
+        key = chance.choice([KEY, OTHER_KEY, None])
+        group_by = chance.choice(GROUPINGS)
+        wanted = build_report(period, group_by, expected_sums(final, key, group_by, period), 1000)
+        assert ledger.report(key, period, group_by, 1000)[0] == wanted, (period, key, group_by)
+
+
 def test_exports_spans_and_the_rows_refresh_wants(store: Store) -> None:
     clock = Clock(1_800_000_000.0)
     sent = data_set()
@@ -474,7 +555,7 @@ def _has_table(store: Store, name: str) -> bool:
     query = (
         f"SELECT 1 WHERE to_regclass('{name}') IS NOT NULL"
         if store.kind == "postgresql"
-        else f"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{name}'"
+        else f"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{name}'"  # noqa: S608
     )
     return bool(store.sql(query))
 
