@@ -31,7 +31,8 @@ ELSEWHERE = "another database"
 # no other application is likely to lock.
 SCHEMA_LOCK = int.from_bytes(b"kushledg", "big") - (1 << 63)
 GRANTS = (
-    "the user needs CONNECT on the database, CREATE on the schema for the first start, then SELECT, "
+    "the user needs CONNECT on the database, CREATE on the schema (and to own the tables) for the first "
+    "start and a schema upgrade, then SELECT, "
     "INSERT and UPDATE on ledger_meta and generations, and DELETE too on daily_sums (docs/ledger.md, "
     "'PostgreSQL')"
 )
