@@ -21,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..settings.database import REDACTED, DatabaseUrl, redact
-from .sql import MIGRATIONS, POSTGRES, Migration, SqlLedgerStore, in_lock_order, prepare, secret_and_version
+from .sql import MIGRATIONS, POSTGRES, Migration, SqlLedgerStore, prepare, secret_and_version
 
 CONNECT_SECONDS = 5  # libpq's connect_timeout unless the URL sets one, and the pool's wait for a connection
 PROBE_SECONDS = 2  # the connection made to learn why the pool had none
@@ -30,6 +30,9 @@ ELSEWHERE = "another database"
 # pg_advisory_xact_lock's key for creating or upgrading the schema: "kushledg" as a bigint, a number
 # no other application is likely to lock.
 SCHEMA_LOCK = int.from_bytes(b"kushledg", "big") - (1 << 63)
+# pg_advisory_xact_lock(KEY_LOCKS, n) holds a key identity's rows (n: its first 4 bytes) for one
+# write; the two-key form is a lock space of its own, apart from SCHEMA_LOCK's.
+KEY_LOCKS = int.from_bytes(b"kush", "big")
 GRANTS = (
     "the user needs CONNECT on the database, CREATE on the schema (and to own the tables) for the first "
     "start and a schema upgrade, then SELECT, "
@@ -55,10 +58,14 @@ class PostgresStore(SqlLedgerStore):
 
     def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert or update the rows, all in one transaction (executemany pipelines them: one round
-        trip for the batch, not one per row); the triggers keep daily_sums, locking its rows in the
-        batch's order."""
+        trip for the batch, not one per row). The triggers keep daily_sums, whose rows replicas
+        writing the same key's day contend for; a row moved to another day locks its old day too, so
+        two such writes could each hold a day the other wants. A lock per key identity, taken first
+        and in order, lets one write of a key's rows at a time: a deadlock can't form."""
         with self._backend.connection() as connection, connection.cursor() as cursor:
-            cursor.executemany(POSTGRES.statements.upsert, in_lock_order(rows))
+            for key_lock in sorted({int.from_bytes(bytes(row[0])[:4], "big", signed=True) for row in rows}):
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (KEY_LOCKS, key_lock))
+            cursor.executemany(POSTGRES.statements.upsert, rows)
 
     def _rows(self, query: str, arguments: Sequence[Any]) -> Iterable[Sequence[Any]]:
         with self._backend.connection() as connection:

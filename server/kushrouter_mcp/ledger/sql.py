@@ -288,7 +288,6 @@ ON CONFLICT (key_identity, id) DO UPDATE SET
         }
         # Whole sums stay whole (PostgreSQL's SUM of a bigint is a numeric).
         self.rolled_up_sums = ", ".join(f"CAST(SUM({name}) AS BIGINT)" for name in ROLLUP_SUMS)
-        self.identity_secret = "SELECT value FROM ledger_meta WHERE name = 'identity_secret'"  # noqa: S105
         self.not_final = (
             f"SELECT id FROM generations WHERE key_identity = {d.mark} AND final = 0 "
             f"AND last_seen >= {d.mark} ORDER BY at"
@@ -368,15 +367,6 @@ def _in_dollars(sums: list[int]) -> tuple[Any, ...]:
     *counts, picodollars, unpriced, not_final = sums
     priced = counts[0] - unpriced
     return (*counts, picodollars / PICODOLLARS if priced else None, unpriced, not_final)
-
-
-def in_lock_order(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """A batch in the order of the daily_sums rows its triggers lock (then by id): two writers
-    updating the same days at once then take their locks in the same order, and neither deadlocks."""
-    key, day, model, endpoint, gen_id = (COLUMNS.index(name) for name in (*_ROLLUP_KEY, "id"))
-    return sorted(
-        rows, key=lambda row: (row[key], row[day], row[model] or "", row[endpoint] or "", row[gen_id])
-    )
 
 
 class SqlLedgerStore:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import plain
-from .sql import MIGRATIONS, SQLITE, Migration, SqlLedgerStore, in_lock_order, prepare, secret_and_version
+from .sql import MIGRATIONS, SQLITE, Migration, SqlLedgerStore, prepare, secret_and_version
 
 T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -73,13 +73,13 @@ class SqliteLedgerFile(SqlLedgerStore):
     # --- writing -------------------------------------------------------------------------------
 
     def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert or update the rows, all in one transaction (the triggers keep daily_sums)."""
-        ordered = in_lock_order(rows)
+        """Insert or update the rows, all in one transaction (the triggers keep daily_sums; the
+        file's write lock keeps other writers out meanwhile)."""
 
         def transaction() -> None:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(SQLITE.statements.upsert, ordered)
+                self._db.executemany(SQLITE.statements.upsert, rows)
 
         _retry_while_busy(transaction)
 
