@@ -28,6 +28,7 @@ from mcp.client.stdio import stdio_client
 from conftest import LEAK_CANARY, server_env
 from kushrouter_mcp.ledger import Ledger
 from kushrouter_mcp.ledger.errors import LedgerError
+from kushrouter_mcp.ledger.sql import SCHEMA_VERSION
 from kushrouter_mcp.records.models import USAGE_FIELDS
 from kushrouter_mcp.reports.periods import Period
 from kushrouter_mcp.sandbox.processes import kushrouter_command
@@ -308,9 +309,9 @@ def test_identities_differ_per_key_and_last_across_ledgers_and_processes(
 
 
 def make_newer(path: Path) -> None:
-    """What a later version might leave: schema_version 2, and an index this one would make again."""
+    """What a later version might leave: the next schema_version, and an index this one would make again."""
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE ledger_meta SET value = 2 WHERE name = 'schema_version'")
+        db.execute("UPDATE ledger_meta SET value = ? WHERE name = 'schema_version'", (SCHEMA_VERSION + 1,))
         db.execute("DROP INDEX generations_report")
     db.close()
 
@@ -344,7 +345,7 @@ def test_a_newer_ledger_is_left_untouched_with_one_warning_and_still_read(
     assert file_state(path) == before, "not a row, not an index added to a newer version's file"
     (warning,) = warnings_about(caplog, CANNOT_WRITE)
     assert "newer kushrouter-mcp" in warning and "upgrade kushrouter-mcp" in warning, warning
-    assert "schema 2" in warning and str(path) in warning
+    assert f"schema {SCHEMA_VERSION + 1}" in warning and str(path) in warning
     assert ledger.problem is not None and (ledger.pending, ledger.dropped) == (3, 0), "kept, not dropped"
     report, state = ledger.report(KEY, EVERYTHING, ["model"], 10)
     assert report["totals"]["generations"] == 1 and state.problem == ledger.problem

@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -280,6 +281,114 @@ def test_every_report_is_the_sums_worked_out_from_the_records(store: Store) -> N
     assert {row["key_identity"] for row in by_key["rows"]} == identities
 
 
+def random_records(chance: random.Random, count: int) -> list[tuple[ApiKey, dict[str, Any]]]:
+    """Records over five days at any second: models and endpoints missing or empty at times, costs
+    at the estimates' precision (a trillionth) or none, some not final."""
+    made = []
+    for n in range(count):
+        cost = None if chance.random() < 0.15 else round(chance.uniform(0, 3), 12)
+        usage = {name: chance.randrange(0, 5000) for name in USAGE_FIELDS}
+        fields = {
+            "model": chance.choice(["gpt-5", "claude-x", "gemini-y", None, ""]),
+            "endpoint": chance.choice(["openai.chat.completions", "anthropic.messages", None]),
+            "usage": usage,
+            "status": chance.choice(["completed", "completed", "in_progress"]),
+        }
+        created = BASE + chance.randrange(0, 5 * DAY)
+        made.append(
+            (chance.choice([KEY, OTHER_KEY]), record(f"gen-r{n}", created_at=created, cost=cost, **fields))
+        )
+    return made
+
+
+def moved(chance: random.Random, one: dict[str, Any]) -> dict[str, Any]:
+    """The record seen again: maybe another day, model or endpoint, a price now or none, final now."""
+    again = dict(one)
+    if chance.random() < 0.6:
+        again["created_at"] = BASE + chance.randrange(0, 5 * DAY)
+    if chance.random() < 0.5:
+        again["model"] = chance.choice(["gpt-5", "claude-x", None])
+    if chance.random() < 0.3:
+        again["endpoint"] = chance.choice(["openai.chat.completions", None])
+    if chance.random() < 0.5:
+        again["estimated_cost"] = {
+            "total": chance.choice([None, round(chance.uniform(0, 3), 12)]),
+            "currency": "USD",
+        }
+    again["status"] = chance.choice(["completed", "in_progress"])
+    return again
+
+
+def random_period(chance: random.Random) -> Period:
+    """Bounds at midnight, on the hour, or at any second, within the records' days and around them."""
+
+    def moment() -> int:
+        day = BASE + chance.randrange(-1, 7) * DAY
+        return day + chance.choice([0, 0, 3600 * chance.randrange(1, 24), chance.randrange(1, DAY)])
+
+    since, until = sorted((moment(), moment()))
+    until += 0 if until > since else chance.choice([1, 3600, DAY])
+    return Period(datetime.fromtimestamp(since, UTC), datetime.fromtimestamp(until, UTC))
+
+
+def test_reports_from_day_sums_are_the_rows_sums_for_any_period_after_any_updates(store: Store) -> None:
+    """Random records written, a third seen again and moved (another day, model, price, finality),
+    a few deleted by hand: daily_sums is what the rows say, and every report over random periods
+    (whole days, cut days, within one day) is the sums worked out from the records as they stand."""
+    chance = random.Random(20261202)
+    sent = random_records(chance, 400)
+    ledger = store.ledger()
+    for key, one in sent:
+        ledger.record(key, one)
+    assert ledger.flush(15) and ledger.problem is None
+    latest = {(key.reveal(), one["id"]): (key, one) for key, one in sent}
+    for _ in range(2):
+        for key, one in chance.sample(list(latest.values()), 130):
+            again = moved(chance, one)
+            ledger.record(key, again)
+            latest[(key.reveal(), one["id"])] = (key, again)
+        assert ledger.flush(15) and ledger.problem is None
+    gone = chance.sample(sorted(id_ for _, id_ in latest), 5)
+    store.sql(f"DELETE FROM generations WHERE id IN ({', '.join(repr(id_) for id_ in gone)})")  # noqa: S608
+    final = [(key, one) for (_, id_), (key, one) in latest.items() if id_ not in gone]
+    by_hand, kept = day_sums_by_hand(store)
+    assert kept == by_hand
+    for _ in range(120):
+        period = random_period(chance)
+        key = chance.choice([KEY, OTHER_KEY, None])
+        group_by = chance.choice(GROUPINGS)
+        wanted = build_report(period, group_by, expected_sums(final, key, group_by, period), 1000)
+        assert ledger.report(key, period, group_by, 1000)[0] == wanted, (period, key, group_by)
+
+
+def test_writers_at_once_moving_the_same_rows_between_days_keep_day_sums_right(store: Store) -> None:
+    """Three servers (their own connections) write the same key's ids at once, each moving them to
+    other days and models as it goes, in opposite orders: no write fails (on PostgreSQL, no deadlock
+    over the day rows), and daily_sums is the rows' own sums afterwards."""
+    ledgers = [store.ledger() for _ in range(3)]
+    written(ledgers[0], KEY, record("gen-first"))  # the schema, made once before the race
+
+    def write_many(n: int, ledger: Ledger) -> None:
+        chance = random.Random(n)
+        ids = list(range(150)) if n % 2 else list(reversed(range(150)))
+        for round_ in range(4):
+            for i in ids:
+                ledger.record(
+                    KEY, moved(chance, record(f"gen-{i}", created_at=BASE + (i + round_ * n) % 5 * DAY))
+                )
+            ledger.flush(30)
+
+    threads = [threading.Thread(target=write_many, args=(n, one)) for n, one in enumerate(ledgers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert all(one.problem is None and one.dropped == 0 for one in ledgers), [one.problem for one in ledgers]
+    assert len(store.rows()) == 151
+    by_hand, kept = day_sums_by_hand(store)
+    assert kept == by_hand and sum(row[4] for row in kept) == 151
+
+
 def test_exports_spans_and_the_rows_refresh_wants(store: Store) -> None:
     clock = Clock(1_800_000_000.0)
     sent = data_set()
@@ -352,7 +461,7 @@ def _without_identities(report: dict[str, Any]) -> dict[str, Any]:
 # --- Schema: versions, upgrades, replicas at once -------------------------------------------------------
 
 
-def _version_2(d: Dialect) -> list[str]:
+def _next_version(d: Dialect) -> list[str]:
     """A migration as a next version would add one: a column (which fails if added twice)."""
     return ["ALTER TABLE generations ADD COLUMN note TEXT"]
 
@@ -408,16 +517,82 @@ def test_a_new_ledger_is_at_the_latest_version_with_one_secret(store: Store) -> 
     ]
 
 
-def test_an_old_version_ledger_is_upgraded_once_keeping_its_rows(store: Store) -> None:
-    """Today's schema (version 1) meets a server whose migrations go one further: upgraded in one
-    transaction, rows and identities kept; two such servers at once upgrade it once (the migration
-    would fail if run twice), and a restart runs nothing again."""
-    old = store.ledger()
-    written(old, KEY, record("gen-old"))
+def day_sums_by_hand(store: Store) -> list[tuple[Any, ...]]:
+    """daily_sums as the rows themselves say it should be, and as it is: both sorted."""
+    pico = "CAST(ROUND(cost_usd * 1000000000000) AS BIGINT)"
+    by_hand = store.sql(
+        "SELECT key_identity, day, COALESCE(model, ''), COALESCE(endpoint, ''), COUNT(*), "  # noqa: S608
+        f"{', '.join(f'SUM({name})' for name in USAGE_FIELDS)}, COALESCE(SUM({pico}), 0), "
+        "COUNT(*) - COUNT(cost_usd), SUM(1 - final) FROM generations GROUP BY 1, 2, 3, 4"
+    )
+    kept = store.sql("SELECT * FROM daily_sums")
+    return [sorted(tuple(bytes(v) if isinstance(v, memoryview) else int(v) if isinstance(v, int) else v
+                          for v in row) for row in rows) for rows in (by_hand, kept)]  # fmt: skip
+
+
+def test_a_version_1_ledger_is_read_as_it_is_then_upgraded_once_with_its_day_sums(store: Store) -> None:
+    """A ledger an old server made (the version 1 DDL, as released) with rows in it: this server's
+    reports read it as it is (no upgrade without a write); two servers writing at once upgrade it once,
+    in one transaction (the fill of daily_sums would break its primary key if run twice), rows and
+    identities kept, and every report afterwards is the sums of the records."""
+    sent = data_set()
+    old = backend_ledger(store, MIGRATIONS[:1])
+    for key, one in sent:
+        old.record(key, one)
+    assert old.flush(15) and old.problem is None
     old.close()
-    before = store.rows()["gen-old"]
-    assert schema_version(store) == 1 and note_column_count(store) == 0
-    newer = (*MIGRATIONS, _version_2)
+    before = store.rows()
+    assert schema_version(store) == 1 and not _has_table(store, "daily_sums")
+    reader = store.ledger()
+    for key, group_by in itertools.product((KEY, None), GROUPINGS):
+        wanted = build_report(EVERYTHING, group_by, expected_sums(sent, key, group_by, EVERYTHING), 100)
+        assert reader.report(key, EVERYTHING, group_by, 100)[0] == wanted
+    assert schema_version(store) == 1, "reading upgrades nothing"
+    upgraders = [store.ledger() for _ in range(2)]
+    news = [(KEY, record(f"gen-new-{n}", created_at=BASE + DAY + 7)) for n in range(2)]
+    threads = [
+        threading.Thread(target=written, args=(one, *new)) for one, new in zip(upgraders, news, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert all(one.problem is None and one.dropped == 0 for one in upgraders), [
+        one.problem for one in upgraders
+    ]
+    assert schema_version(store) == SCHEMA_VERSION == 2
+    after = store.rows()
+    assert set(after) == {*before, "gen-new-0", "gen-new-1"}
+    assert bytes(after["gen-new-0"]["key_identity"]) == bytes(before["gen-01"]["key_identity"]), "same secret"
+    by_hand, kept = day_sums_by_hand(store)
+    assert kept == by_hand and len(kept) > 10
+    sent += news
+    for key, group_by, period in itertools.product((KEY, OTHER_KEY, None), GROUPINGS, PERIODS):
+        wanted = build_report(period, group_by, expected_sums(sent, key, group_by, period), 100)
+        assert upgraders[0].report(key, period, group_by, 100)[0] == wanted, (key, group_by, period)
+    for one in upgraders:
+        one.close()
+    # An older server now refuses the ledger, untouched.
+    older = backend_ledger(store, MIGRATIONS[:1])
+    older.record(KEY, record("gen-from-the-past"))
+    assert older.flush(15) and older.dropped == 1 and "this one knows 1" in (older.problem or "")
+    assert "gen-from-the-past" not in store.rows()
+
+
+def _has_table(store: Store, name: str) -> bool:
+    query = (
+        f"SELECT 1 WHERE to_regclass('{name}') IS NOT NULL"
+        if store.kind == "postgresql"
+        else f"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{name}'"  # noqa: S608
+    )
+    return bool(store.sql(query))
+
+
+def test_a_next_versions_migration_runs_once_when_two_servers_start_at_once(store: Store) -> None:
+    """The upgrade machinery beyond version 2: a next version's migration (a column, which fails if
+    added twice) runs once with two servers writing at once, and a restart runs nothing again."""
+    written(store.ledger(), KEY, record("gen-old"))
+    newer = (*MIGRATIONS, _next_version)
     upgraders = [backend_ledger(store, newer) for _ in range(2)]
     threads = [
         threading.Thread(target=written, args=(one, KEY, record(f"gen-new-{n}")))
@@ -430,14 +605,12 @@ def test_an_old_version_ledger_is_upgraded_once_keeping_its_rows(store: Store) -
     assert all(one.problem is None and one.dropped == 0 for one in upgraders), [
         one.problem for one in upgraders
     ]
-    assert schema_version(store) == 2 and note_column_count(store) == 1
-    after = store.rows()
-    assert set(after) == {"gen-old", "gen-new-0", "gen-new-1"}
-    assert bytes(after["gen-new-0"]["key_identity"]) == bytes(before["key_identity"]), "same secret after"
+    assert schema_version(store) == SCHEMA_VERSION + 1 and note_column_count(store) == 1
+    assert set(store.rows()) == {"gen-old", "gen-new-0", "gen-new-1"}
     for one in upgraders:
         one.close()
     written(backend_ledger(store, newer), KEY, record("gen-after-restart"))
-    assert schema_version(store) == 2
+    assert schema_version(store) == SCHEMA_VERSION + 1
 
 
 def test_a_newer_schema_is_refused_untouched_naming_both_versions(
@@ -680,10 +853,19 @@ def test_the_documented_grants_are_enough_and_a_missing_one_is_named(
     # CREATE for the first start: the tables are made, and rows written.
     first = make_role(pg_database, f"first_{suffix}", "pw_first_1", "GRANT CREATE ON SCHEMA public TO {role}")
     written(Ledger(clock=Clock(), backend=PostgresBackend(DatabaseUrl(first))), KEY, record("gen-1"))
-    # Afterwards SELECT, INSERT and UPDATE are enough to write (a row seen again is an UPDATE)...
+    # Afterwards SELECT, INSERT and UPDATE are enough to write (a row seen again is an UPDATE), and
+    # DELETE on daily_sums (a day a row moved out of); without that one, the message names the table...
+    table_grants = "GRANT SELECT, INSERT, UPDATE ON ledger_meta, generations TO {role}"
+    lacking = make_role(pg_database, f"lacking_{suffix}", "pw_lacking_1", table_grants)
+    lacking_ledger = Ledger(clock=Clock(), backend=PostgresBackend(DatabaseUrl(lacking)))
+    lacking_ledger.record(KEY, record("gen-lacking"))
+    assert lacking_ledger.flush(15) and lacking_ledger.dropped == 1
+    assert lacking_ledger.problem is not None and "daily_sums" in lacking_ledger.problem
+    assert "DELETE too on daily_sums" in lacking_ledger.problem
+    lacking_ledger.close()
     writer = make_role(
-        pg_database, f"writer_{suffix}", "pw_writer_1",
-        "GRANT SELECT, INSERT, UPDATE ON ledger_meta, generations TO {role}",
+        pg_database, f"writer_{suffix}", "pw_writer_1", table_grants,
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON daily_sums TO {role}",
     )  # fmt: skip
     ledger = Ledger(clock=Clock(), backend=PostgresBackend(DatabaseUrl(writer)))
     written(ledger, KEY, record("gen-2"), record("gen-1", status="completed", model="gpt-5"))
@@ -692,7 +874,10 @@ def test_the_documented_grants_are_enough_and_a_missing_one_is_named(
     ledger.close()
     # ...and SELECT alone to report.
     reader = make_role(
-        pg_database, f"reader_{suffix}", "pw_reader_1", "GRANT SELECT ON ledger_meta, generations TO {role}"
+        pg_database,
+        f"reader_{suffix}",
+        "pw_reader_1",
+        "GRANT SELECT ON ledger_meta, generations, daily_sums TO {role}",
     )
     reports_only = Ledger(clock=Clock(), backend=PostgresBackend(DatabaseUrl(reader)))
     assert reports_only.report(KEY, EVERYTHING, ["model"], 10)[0] == report

@@ -21,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..settings.database import REDACTED, DatabaseUrl, redact
-from .sql import MIGRATIONS, POSTGRES, Migration, SqlLedgerStore, prepare
+from .sql import MIGRATIONS, POSTGRES, Migration, SqlLedgerStore, prepare, secret_and_version
 
 CONNECT_SECONDS = 5  # libpq's connect_timeout unless the URL sets one, and the pool's wait for a connection
 PROBE_SECONDS = 2  # the connection made to learn why the pool had none
@@ -30,9 +30,14 @@ ELSEWHERE = "another database"
 # pg_advisory_xact_lock's key for creating or upgrading the schema: "kushledg" as a bigint, a number
 # no other application is likely to lock.
 SCHEMA_LOCK = int.from_bytes(b"kushledg", "big") - (1 << 63)
+# pg_advisory_xact_lock(KEY_LOCKS, n) holds a key identity's rows (n: its first 4 bytes) for one
+# write; the two-key form is a lock space of its own, apart from SCHEMA_LOCK's.
+KEY_LOCKS = int.from_bytes(b"kush", "big")
 GRANTS = (
-    "the user needs CONNECT on the database, CREATE on the schema for the first start, then SELECT, "
-    "INSERT and UPDATE on ledger_meta and generations (docs/ledger.md, 'PostgreSQL')"
+    "the user needs CONNECT on the database, CREATE on the schema (and to own the tables) for the first "
+    "start and a schema upgrade, then SELECT, "
+    "INSERT and UPDATE on ledger_meta and generations, and DELETE too on daily_sums (docs/ledger.md, "
+    "'PostgreSQL')"
 )
 REACH = "check the URL's host, port, user and password, and that the server is running and accepts them"
 
@@ -47,14 +52,19 @@ class PostgresStore(SqlLedgerStore):
 
     dialect = POSTGRES
 
-    def __init__(self, backend: PostgresBackend, secret: bytes | None) -> None:
-        super().__init__(secret)
+    def __init__(self, backend: PostgresBackend, secret: bytes | None, version: int) -> None:
+        super().__init__(secret, version)
         self._backend = backend
 
     def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert or update the rows, all in one transaction (executemany pipelines them: one round
-        trip for the batch, not one per row)."""
+        trip for the batch, not one per row). The triggers keep daily_sums, whose rows replicas
+        writing the same key's day contend for; a row moved to another day locks its old day too, so
+        two such writes could each hold a day the other wants. A lock per key identity, taken first
+        and in order, lets one write of a key's rows at a time: a deadlock can't form."""
         with self._backend.connection() as connection, connection.cursor() as cursor:
+            for key_lock in sorted({int.from_bytes(bytes(row[0])[:4], "big", signed=True) for row in rows}):
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (KEY_LOCKS, key_lock))
             cursor.executemany(POSTGRES.statements.upsert, rows)
 
     def _rows(self, query: str, arguments: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -87,15 +97,15 @@ class PostgresBackend:
         with self.connection() as connection, connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             secret = prepare(connection, POSTGRES, ELSEWHERE, self._migrations)
-        return PostgresStore(self, secret)
+        return PostgresStore(self, secret, len(self._migrations))
 
     def for_reading(self) -> PostgresStore | None:
         """The store, or None while the database has no ledger (no server wrote to it yet)."""
         with self.connection() as connection:
             if connection.execute(POSTGRES.meta_exists).fetchone() is None:
                 return None
-            row = connection.execute(POSTGRES.statements.identity_secret).fetchone()
-        return PostgresStore(self, None if row is None else bytes(row[0]))
+            secret, version = secret_and_version(connection)
+        return PostgresStore(self, secret, version)
 
     def exists(self) -> bool:
         """Not known without asking the database; a read says so (an empty report) if it has none."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import plain
-from .sql import MIGRATIONS, SQLITE, Migration, SqlLedgerStore, prepare
+from .sql import MIGRATIONS, SQLITE, Migration, SqlLedgerStore, prepare, secret_and_version
 
 T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -28,8 +28,10 @@ class SqliteLedgerFile(SqlLedgerStore):
 
     dialect = SQLITE
 
-    def __init__(self, path: Path, connection: sqlite3.Connection, secret: bytes | None) -> None:
-        super().__init__(secret)
+    def __init__(
+        self, path: Path, connection: sqlite3.Connection, secret: bytes | None, version: int
+    ) -> None:
+        super().__init__(secret, version)
         self.path = path
         self._db = connection
 
@@ -48,7 +50,7 @@ class SqliteLedgerFile(SqlLedgerStore):
         except BaseException:
             db.close()
             raise
-        return cls(path, db, secret)
+        return cls(path, db, secret, len(migrations))
 
     @classmethod
     def for_reading(cls, path: Path) -> SqliteLedgerFile | None:
@@ -57,13 +59,13 @@ class SqliteLedgerFile(SqlLedgerStore):
             return None
         db = _connect(path)
         try:
-            row = db.execute(SQLITE.statements.identity_secret).fetchone()
+            secret, version = secret_and_version(db)
         except sqlite3.OperationalError as error:
             if "no such table" not in str(error):
                 db.close()
                 raise
-            row = None
-        return cls(path, db, None if row is None else bytes(row[0]))
+            secret, version = None, 0
+        return cls(path, db, secret, version)
 
     def close(self) -> None:
         self._db.close()
@@ -71,7 +73,8 @@ class SqliteLedgerFile(SqlLedgerStore):
     # --- writing -------------------------------------------------------------------------------
 
     def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert or update the rows, all in one transaction."""
+        """Insert or update the rows, all in one transaction (the triggers keep daily_sums; the
+        file's write lock keeps other writers out meanwhile)."""
 
         def transaction() -> None:
             with self._db:
