@@ -23,7 +23,8 @@ def test_the_docs_table_is_the_generated_one() -> None:
     assert text.count(README_START) == 1 and text.count(README_END) == 1, (
         f"docs/configuration.md must hold the settings table between {README_START} and {README_END}"
     )
-    assert readme_with_table(text) == text, f"docs/configuration.md's settings table is out of date; run: {REGENERATE}"
+    stale = f"docs/configuration.md's settings table is out of date; run: {REGENERATE}"
+    assert readme_with_table(text) == text, stale
 
 
 def test_regenerating_replaces_only_the_marked_block() -> None:

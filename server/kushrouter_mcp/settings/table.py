@@ -194,7 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kushrouter_mcp.settings.table", description=__doc__)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--markdown", action="store_true", help="print the settings table (Markdown)")
-    which.add_argument("--readme", type=Path, metavar="PATH", help="rewrite the table between the markers of this Markdown file")
+    which.add_argument(
+        "--readme", type=Path, metavar="PATH", help="rewrite the table inside this Markdown file"
+    )
     args = parser.parse_args(argv)
     if args.markdown:
         sys.stdout.write(markdown())
