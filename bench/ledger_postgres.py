@@ -40,19 +40,17 @@ from kushrouter_mcp.settings.keys import ApiKey
 from ledger import CONCURRENCY, SEEDED, WARM_UP_CALLS, batch_ids, measure
 from ledger_scale import (
     GROUP_BYS,
-    LIMIT,
-    PERIOD,
-    START,
     Expected,
-    check_report,
     cut_line,
+    print_report_runs,
+    print_report_verdicts,
     synthetic_records,
     time_cut_reports,
-    within,
+    time_tool_calls,
 )
+from ledger_scale import time_reports as scale_time_reports
 
 GOAL = 1.05
-GOAL_MS = 1000.0
 LABELS = ("postgresql ledger", "ledger off")
 
 
@@ -133,38 +131,14 @@ def load(url: str, records: int) -> Expected:
 
 
 def time_reports(url: str, repeats: int, expected: Expected) -> dict[tuple[str, ...], list[float]]:
-    """Each grouping through Ledger.report (one pool, as a server has), `repeats` times, checked."""
+    """Each grouping through Ledger.report (one pool, as a server has), `repeats` times, checked,
+    and the period cut at noon as ("cut",)."""
     ledger = Ledger(database=DatabaseUrl(url))
-    key = ApiKey(ALICE_KEY)
-    ledger.report(key, PERIOD, (), LIMIT)  # opens the pool: a server's first report pays that once
-    times: dict[tuple[str, ...], list[float]] = {group_by: [] for group_by in GROUP_BYS}
     try:
-        for _ in range(repeats):
-            for group_by in GROUP_BYS:
-                started = time.perf_counter()
-                report, _state = ledger.report(key, PERIOD, group_by, LIMIT)
-                times[group_by].append(time.perf_counter() - started)
-                check_report(report, group_by, expected)
+        times = scale_time_reports(ledger, repeats, expected)
         times[("cut",)] = time_cut_reports(ledger, repeats, expected)
     finally:
         ledger.backend.close()
-    return times
-
-
-def time_tool_calls(url: str, expected: Expected) -> dict[tuple[str, ...], float]:
-    """Each grouping once as a usage_report call to a server over stdio (after one warm-up call)."""
-    env = {**server_env(api_key=ALICE_KEY), "KUSHROUTER_MCP_LEDGER": url}
-    since, until = (moment.isoformat() for moment in (PERIOD.since, PERIOD.until))
-    times: dict[tuple[str, ...], float] = {}
-    with StdioServer(OURS, env) as server:
-        server.initialize()
-        server.call_tool("usage_report", {"since": since, "until": START.date().isoformat()})  # imports, pool
-        for group_by in GROUP_BYS:
-            seconds, result = server.timed_call(
-                "usage_report", {"since": since, "until": until, "group_by": list(group_by)}
-            )
-            check_report(result["structuredContent"], group_by, expected)
-            times[group_by] = seconds
     return times
 
 
@@ -174,30 +148,9 @@ def reports(cluster: PostgresCluster, records: int, repeats: int) -> None:
     api = time_reports(url, repeats, expected)
     tool = time_tool_calls(url, expected)
     print(f"usage_report on PostgreSQL over {records:,} records of one key:")
-    for group_by in GROUP_BYS:
-        name = "+".join(group_by)
-        each = ", ".join(f"{t * 1000:.0f}" for t in api[group_by])
-        print(
-            f"  by {name:<9}: Ledger.report best {min(api[group_by]) * 1000:.1f} ms (runs: {each}), "
-            f"tool call {tool[group_by] * 1000:.1f} ms"
-        )
+    print_report_runs(api, tool)
     print(cut_line(f"postgresql Ledger.report, {records:,} records", api[("cut",)]))
-    for group_by in GROUP_BYS:
-        name = "+".join(group_by)
-        print(
-            within(
-                f"postgresql Ledger.report by {name}, {records:,} records (best of {repeats})",
-                min(api[group_by]) * 1000,
-                GOAL_MS,
-            )
-        )
-        print(
-            within(
-                f"postgresql usage_report tool call by {name}, {records:,} records",
-                tool[group_by] * 1000,
-                GOAL_MS,
-            )
-        )
+    print_report_verdicts("postgresql ", records, repeats, api, tool)
 
 
 def main() -> None:

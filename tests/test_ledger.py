@@ -35,41 +35,13 @@ from kushrouter_mcp.sandbox.processes import kushrouter_command
 from kushrouter_mcp.sandbox.runner import RunningSandbox
 from kushrouter_mcp.sandbox.samples import ALICE_KEY, ANTHROPIC_ID, CHAT_ID, RESPONSES_ID, SEED_RECORDS
 from kushrouter_mcp.settings.keys import ApiKey
+from ledger_records import Clock, record
 
 TOKEN_FIELDS = USAGE_FIELDS  # the record's five token counts
 EVERYTHING = Period(datetime(1970, 1, 2, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 CANNOT_WRITE = "can't be written"
 KEY = ApiKey(LEAK_CANARY)
 OTHER_KEY = ApiKey("kr_live_other_0a1b2c3d4e5f6a7b8c9d")
-
-
-class Clock:
-    """A clock the test moves: `seen` times the test knows exactly."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def record(
-    gen_id: str, created_at: object = 1731753062, cost: float | None = 0.0042, **fields: Any
-) -> dict[str, Any]:
-    """A record as a lookup hands it to the ledger: the API's fields and this server's estimate."""
-    usage = {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150,
-             "cache_creation_input_tokens": 7, "cache_read_input_tokens": 64}  # fmt: skip
-    made: dict[str, Any] = {
-        "id": gen_id,
-        "endpoint": "openai.chat.completions",
-        "model": "gpt-5-mini-2025-08-07",
-        "apiKeyId": "ak_test",
-        "usage": usage,
-        "estimated_cost": {"total": cost, "currency": "USD"},
-    }
-    if created_at is not None:
-        made["created_at"] = created_at
-    return {**made, **fields}
 
 
 def rows(path: Path) -> dict[str, dict[str, Any]]:

@@ -44,36 +44,12 @@ from kushrouter_mcp.sandbox.samples import ALICE_KEY, CHAT_ID, RESPONSES_ID
 from kushrouter_mcp.settings.config import ConfigError, Settings
 from kushrouter_mcp.settings.database import DatabaseUrl
 from kushrouter_mcp.settings.keys import ApiKey
+from ledger_records import Clock, record
 
 EVERYTHING = Period(datetime(1970, 1, 2, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 KEY = ApiKey(LEAK_CANARY)
 OTHER_KEY = ApiKey("kr_live_other_0a1b2c3d4e5f6a7b8c9d")
 CANNOT_WRITE = "can't be written"
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def record(
-    gen_id: str, created_at: object = 1731753062, cost: float | None = 0.0042, **fields: Any
-) -> dict[str, Any]:
-    usage = {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150,
-             "cache_creation_input_tokens": 7, "cache_read_input_tokens": 64}  # fmt: skip
-    made: dict[str, Any] = {
-        "id": gen_id,
-        "endpoint": "openai.chat.completions",
-        "model": "gpt-5-mini-2025-08-07",
-        "usage": usage,
-        "estimated_cost": {"total": cost, "currency": "USD"},
-    }
-    if created_at is not None:
-        made["created_at"] = created_at
-    return {**made, **fields}
 
 
 # --- Both backends -----------------------------------------------------------------------------------
