@@ -119,6 +119,18 @@ def written(ledger: Ledger, key: ApiKey, *records: dict[str, Any]) -> None:
     assert ledger.problem is None, ledger.problem
 
 
+def written_at_once(ledgers: list[Ledger], rows: list[tuple[ApiKey, dict[str, Any]]]) -> None:
+    """Each ledger writes its row at the same time as the others (one thread each); all written."""
+    threads = [
+        threading.Thread(target=written, args=(one, *row)) for one, row in zip(ledgers, rows, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert all(one.problem is None and one.dropped == 0 for one in ledgers), [one.problem for one in ledgers]
+
+
 def test_recorded_rows_land_with_their_fields(store: Store) -> None:
     clock = Clock()
     sent = [
@@ -526,16 +538,7 @@ def test_a_version_1_ledger_is_read_as_it_is_then_upgraded_once_with_its_day_sum
     assert schema_version(store) == 1, "reading upgrades nothing"
     upgraders = [store.ledger() for _ in range(2)]
     news = [(KEY, record(f"gen-new-{n}", created_at=BASE + DAY + 7)) for n in range(2)]
-    threads = [
-        threading.Thread(target=written, args=(one, *new)) for one, new in zip(upgraders, news, strict=True)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert all(one.problem is None and one.dropped == 0 for one in upgraders), [
-        one.problem for one in upgraders
-    ]
+    written_at_once(upgraders, news)
     assert schema_version(store) == SCHEMA_VERSION == 2
     after = store.rows()
     assert set(after) == {*before, "gen-new-0", "gen-new-1"}
@@ -571,17 +574,7 @@ def test_a_next_versions_migration_runs_once_when_two_servers_start_at_once(stor
     written(store.ledger(), KEY, record("gen-old"))
     newer = (*MIGRATIONS, _next_version)
     upgraders = [backend_ledger(store, newer) for _ in range(2)]
-    threads = [
-        threading.Thread(target=written, args=(one, KEY, record(f"gen-new-{n}")))
-        for n, one in enumerate(upgraders)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert all(one.problem is None and one.dropped == 0 for one in upgraders), [
-        one.problem for one in upgraders
-    ]
+    written_at_once(upgraders, [(KEY, record(f"gen-new-{n}")) for n in range(len(upgraders))])
     assert schema_version(store) == SCHEMA_VERSION + 1 and note_column_count(store) == 1
     assert set(store.rows()) == {"gen-old", "gen-new-0", "gen-new-1"}
     for one in upgraders:
