@@ -29,6 +29,8 @@ import psycopg
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from psycopg import errors as pg_errors
+from psycopg_pool import PoolTimeout
 
 from conftest import LEAK_CANARY, PgDatabase, server_env
 from kushrouter_mcp.ledger import Ledger
@@ -688,6 +690,26 @@ def test_postgresql_urls_and_key_value_strings_are_taken_as_given_and_shown_with
     assert "s3cr3t" not in repr(settings)
     if "s3cr3t" in given:
         assert all("s3cr3t-pw" in secret for secret in settings.log_secrets()) and settings.log_secrets()
+
+
+@pytest.mark.parametrize(
+    ("error", "advice", "not_advice"),
+    [
+        (pg_errors.DeadlockDetected("deadlock detected"), "rolled the write back", "check the URL"),
+        (pg_errors.SerializationFailure("could not serialize access"), "tried again", "check the URL"),
+        (pg_errors.InsufficientPrivilege("permission denied for table generations"), "CREATE on the", "URL"),
+        (psycopg.OperationalError("connection refused"), "check the URL's host", "rolled"),
+        (PoolTimeout("couldn't get a connection after 5.00 sec"), "reconnecting", "check the URL"),
+    ],
+)
+def test_each_database_failure_gets_the_advice_that_fits_it_and_never_the_password(
+    error: Exception, advice: str, not_advice: str
+) -> None:
+    """The same words the warning and a report's error use: a rolled-back write is not a wrong URL."""
+    backend = PostgresBackend(DatabaseUrl("postgresql://ledger:s3cret-pw@127.0.0.1:1/usage"))
+    said = backend.describe(error)
+    assert advice in said and not_advice not in said, said
+    assert "s3cret-pw" not in backend.describe(psycopg.OperationalError("password s3cret-pw refused"))
 
 
 def test_another_databases_url_is_refused_without_echoing_it() -> None:

@@ -39,6 +39,9 @@ GRANTS = (
     "INSERT and UPDATE on ledger_meta and generations, and DELETE too on daily_sums (docs/ledger.md, "
     "'PostgreSQL')"
 )
+# Transaction rollbacks (SQLSTATE class 40): the write met another, not a broken connection. psycopg
+# makes these OperationalErrors of their own, not subclasses of TransactionRollback.
+ROLLED_BACK = (pg_errors.TransactionRollback, pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 REACH = "check the URL's host, port, user and password, and that the server is running and accepts them"
 
 
@@ -178,9 +181,16 @@ class PostgresBackend:
     def describe(self, error: Exception) -> str:
         """The driver's error in one line, with advice, never the password."""
         if isinstance(error, PoolTimeout):
-            text = f"no free connection to PostgreSQL within {CONNECT_SECONDS} s (all {POOL_SIZE} busy)"
+            # The probe connected, so the server is up: the pool's connections were all in use, or
+            # it was still reconnecting after a restart (its own backoff).
+            text = (
+                f"no connection from the pool within {CONNECT_SECONDS} s (all {POOL_SIZE} in use, or "
+                "reconnecting after the database restarted)"
+            )
         elif isinstance(error, pg_errors.InsufficientPrivilege):
             text = f"{_one_line(error)}: {GRANTS}"
+        elif isinstance(error, ROLLED_BACK):
+            text = f"{_one_line(error)}: the database rolled the write back, and it is tried again"
         elif isinstance(error, psycopg.OperationalError):
             text = f"{_one_line(error)}: {REACH}"
         else:
